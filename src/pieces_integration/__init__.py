@@ -1,0 +1,1 @@
+"""pieces-integration: Pieces OS <-> AIWFE sync service."""
