@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import hashlib
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from dataclasses import field as dc_field
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
@@ -70,10 +71,10 @@ class User:
     role: Role = Role.USER
     email: str | None = None
     display_name: str | None = None
-    consent: Consent = field(default_factory=Consent)
-    settings: dict[str, Any] = field(default_factory=dict)
-    created_at: datetime = field(default_factory=utcnow)
-    updated_at: datetime = field(default_factory=utcnow)
+    consent: Consent = dc_field(default_factory=Consent)
+    settings: dict[str, Any] = dc_field(default_factory=dict)
+    created_at: datetime = dc_field(default_factory=utcnow)
+    updated_at: datetime = dc_field(default_factory=utcnow)
 
 
 @dataclass(slots=True)
@@ -85,11 +86,11 @@ class Asset:
     source: AssetSource = AssetSource.USER
     description: str | None = None
     language: str | None = None
-    tags: list[str] = field(default_factory=list)
+    tags: list[str] = dc_field(default_factory=list)
     source_id: str | None = None
-    metadata: dict[str, Any] = field(default_factory=dict)
-    created_at: datetime = field(default_factory=utcnow)
-    updated_at: datetime = field(default_factory=utcnow)
+    metadata: dict[str, Any] = dc_field(default_factory=dict)
+    created_at: datetime = dc_field(default_factory=utcnow)
+    updated_at: datetime = dc_field(default_factory=utcnow)
     last_accessed: datetime | None = None
     usage_count: int = 0
     version: int = 1
@@ -122,7 +123,7 @@ class PiecesContextState:
 @dataclass(slots=True)
 class AIWFEContextState:
     active_chat: str | None = None
-    recent_queries: list[str] = field(default_factory=list)
+    recent_queries: list[str] = dc_field(default_factory=list)
     current_agent: str | None = None
 
 
@@ -132,11 +133,11 @@ class UserContext:
     workspace_id: str | None = None
     current_task: str | None = None
     active_project: str | None = None
-    active_files: list[str] = field(default_factory=list)
-    recent_assets: list[str] = field(default_factory=list)
-    keywords: list[str] = field(default_factory=list)
-    language_preferences: list[str] = field(default_factory=list)
-    last_updated: datetime = field(default_factory=utcnow)
+    active_files: list[str] = dc_field(default_factory=list)
+    recent_assets: list[str] = dc_field(default_factory=list)
+    keywords: list[str] = dc_field(default_factory=list)
+    language_preferences: list[str] = dc_field(default_factory=list)
+    last_updated: datetime = dc_field(default_factory=utcnow)
     pieces_context: PiecesContextState | None = None
     aiwfe_context: AIWFEContextState | None = None
     version: int = 0
@@ -149,7 +150,7 @@ class ContextChange:
     old_value: Any
     new_value: Any
     source: str  # "pieces" | "aiwfe" | "user"
-    changed_at: datetime = field(default_factory=utcnow)
+    changed_at: datetime = dc_field(default_factory=utcnow)
     id: int | None = None
 
 
@@ -173,9 +174,9 @@ class Connection:
     remote_version: str | None = None
     last_successful_sync: datetime | None = None
     error_message: str | None = None
-    settings: dict[str, Any] = field(default_factory=dict)
-    created_at: datetime = field(default_factory=utcnow)
-    updated_at: datetime = field(default_factory=utcnow)
+    settings: dict[str, Any] = dc_field(default_factory=dict)
+    created_at: datetime = dc_field(default_factory=utcnow)
+    updated_at: datetime = dc_field(default_factory=utcnow)
 
 
 @dataclass(slots=True)
@@ -186,7 +187,7 @@ class ApiKey:
     prefix: str
     key_hash: str
     role: Role
-    created_at: datetime = field(default_factory=utcnow)
+    created_at: datetime = dc_field(default_factory=utcnow)
     last_used_at: datetime | None = None
     expires_at: datetime | None = None
     revoked_at: datetime | None = None
@@ -204,7 +205,7 @@ class SyncError:
     severity: str = "error"  # warning | error | critical
     item_id: str | None = None
     item_type: str | None = None
-    timestamp: datetime = field(default_factory=utcnow)
+    timestamp: datetime = dc_field(default_factory=utcnow)
 
 
 @dataclass(slots=True)
@@ -215,12 +216,12 @@ class SyncRun:
     user_id: str
     trigger: str = "manual"
     status: str = "pending"  # pending | in_progress | completed | failed
-    started_at: datetime = field(default_factory=utcnow)
+    started_at: datetime = dc_field(default_factory=utcnow)
     completed_at: datetime | None = None
     pieces_to_aiwfe: int = 0
     aiwfe_to_pieces: int = 0
     conflicts_resolved: int = 0
-    errors: list[SyncError] = field(default_factory=list)
+    errors: list[SyncError] = dc_field(default_factory=list)
 
 
 @dataclass(slots=True)
@@ -235,8 +236,8 @@ class OutboxMessage:
     aggregate_id: str | None = None
     status: str = "pending"  # pending | delivered | failed
     attempts: int = 0
-    next_attempt_at: datetime = field(default_factory=utcnow)
-    created_at: datetime = field(default_factory=utcnow)
+    next_attempt_at: datetime = dc_field(default_factory=utcnow)
+    created_at: datetime = dc_field(default_factory=utcnow)
     delivered_at: datetime | None = None
     last_error: str | None = None
     id: int | None = None
@@ -248,8 +249,8 @@ class AuditEntry:
     actor_id: str | None
     user_id: str | None = None
     target: str | None = None
-    details: dict[str, Any] = field(default_factory=dict)
+    details: dict[str, Any] = dc_field(default_factory=dict)
     ip: str | None = None
     request_id: str | None = None
-    at: datetime = field(default_factory=utcnow)
+    at: datetime = dc_field(default_factory=utcnow)
     id: int | None = None
