@@ -1,0 +1,136 @@
+"""Handle one verified AIWFE webhook event: record it once, turn it into outbox commands.
+
+The route has already checked the signature and parsed the envelope. Everything here
+happens in one transaction: the inbox row that makes the event id unique and the
+outbox messages it causes commit together, so a crash between them cannot lose or
+double an effect, and a redelivery is refused as a duplicate.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import structlog
+
+from pieces_integration.domain.commands import ApplyAIWFEContextChange, CreatePiecesAsset
+from pieces_integration.domain.model import OutboxMessage, utcnow
+from pieces_integration.domain.webhook_events import (
+    DuplicateWebhookEvent,
+    WebhookEvent,
+    WebhookEventType,
+    chat_message_of,
+)
+from pieces_integration.ports.storage import UnitOfWorkFactory
+from pieces_integration.service_layer.chat_insights import asset_commands_for_message
+
+log = structlog.get_logger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class WebhookOutcome:
+    """Serialised as the API's WebhookResponse."""
+
+    event_id: str
+    status: str  # "processed" | "ignored"
+    actions: int  # outbox messages stored
+    reason: str | None = None
+
+
+def _commands_for(event: WebhookEvent) -> tuple[list[OutboxMessage], str | None]:
+    """Outbox messages an event causes, or a reason it causes none."""
+    kind = event.known_type
+    data = event.data
+    if kind is WebhookEventType.CHAT_MESSAGE_CREATED:
+        chat_id, message = chat_message_of(event)
+        assets = asset_commands_for_message(
+            event.user_id, chat_id, message.id, message.role, message.content, event_id=event.id
+        )
+        return [c.to_outbox() for c in assets], None if assets else "no_code_blocks"
+    if kind is WebhookEventType.AGENT_SOLUTION_GENERATED:
+        solution_id = str(data.get("solution_id") or event.id)
+        content = data.get("content")
+        if not isinstance(content, str):
+            return [], "no_content"
+        chat_id = str(data.get("chat_id") or f"solution:{solution_id}")
+        solutions: list[CreatePiecesAsset] = asset_commands_for_message(
+            event.user_id, chat_id, solution_id, "assistant", content, event_id=event.id
+        )
+        return [c.to_outbox() for c in solutions], None if solutions else "no_code_blocks"
+    changes = _context_changes(kind, data)
+    if changes:
+        cmd = ApplyAIWFEContextChange(user_id=event.user_id, changes=changes, event_id=event.id)
+        return [cmd.to_outbox()], None
+    return [], "unhandled_type" if kind is None else "nothing_to_apply"
+
+
+def _context_changes(kind: WebhookEventType | None, data: dict[str, Any]) -> dict[str, Any]:
+    if kind is WebhookEventType.TASK_CREATED:
+        task = data.get("task")
+        if isinstance(task, dict) and isinstance(task.get("title"), str):
+            return {"current_task": task["title"], "keywords": list(task.get("tags") or [])}
+    elif kind is WebhookEventType.OPPORTUNITY_CREATED:
+        opportunity = data.get("opportunity")
+        if isinstance(opportunity, dict) and isinstance(opportunity.get("name"), str):
+            return {"active_project": opportunity["name"]}
+    elif kind is WebhookEventType.CONTEXT_UPDATED:
+        context = data.get("context")
+        if isinstance(context, dict):
+            return _from_aiwfe_context(context)
+    return {}
+
+
+def _from_aiwfe_context(context: dict[str, Any]) -> dict[str, Any]:
+    task = context.get("current_task")
+    opportunity = context.get("active_opportunity")
+    chats = [c for c in context.get("recent_chats") or [] if isinstance(c, dict)]
+    return {
+        "current_task": task.get("title") if isinstance(task, dict) else None,
+        "active_project": opportunity.get("name") if isinstance(opportunity, dict) else None,
+        "keywords": list(context.get("keywords") or []),
+        "aiwfe_context": {
+            "active_chat": chats[0].get("id") if chats else None,
+            "recent_queries": list(context.get("recent_queries") or []),
+            "current_agent": context.get("current_agent"),
+        },
+    }
+
+
+async def handle_aiwfe_event(
+    event: WebhookEvent, *, uow_factory: UnitOfWorkFactory, now: datetime | None = None
+) -> WebhookOutcome:
+    """Record `event` once and store the commands it causes; raise DuplicateWebhookEvent if seen.
+
+    An event for an unknown user, or a user who has not consented to asset sync, is
+    recorded (so redeliveries stay duplicates) and otherwise ignored.
+    """
+    at = now or utcnow()
+    async with uow_factory() as uow:
+        first = await uow.webhooks.record_once(
+            event.id, source="aiwfe", type=event.type, user_id=event.user_id, at=at
+        )
+        if not first:
+            raise DuplicateWebhookEvent(event.id)
+        user = await uow.users.get(event.user_id)
+        if user is None:
+            await uow.commit()
+            log.info("aiwfe_webhook_ignored", event_id=event.id, reason="unknown_user")
+            return WebhookOutcome(event.id, "ignored", 0, "unknown_user")
+        messages, reason = _commands_for(event)
+        if messages and messages[0].target == "pieces" and not user.consent.asset_sync:
+            messages, reason = [], "asset_sync_not_consented"
+        stored = 0
+        for message in messages:
+            stored += bool(await uow.outbox.add(message))
+        await uow.commit()
+    status = "processed" if messages else "ignored"
+    log.info(
+        "aiwfe_webhook_handled",
+        event_id=event.id,
+        event_type=event.type,
+        status=status,
+        actions=stored,
+        reason=reason,
+    )
+    return WebhookOutcome(event.id, status, stored, reason)
