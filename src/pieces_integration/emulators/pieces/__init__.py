@@ -1,0 +1,1 @@
+"""A Pieces OS emulator speaking the real local API (reference §8), with fault injection."""
