@@ -214,6 +214,12 @@ class ConnectionStateMachine:
             ConnectionState.DISCONNECTED, failure=kind, retry_in=delay, detail=detail
         )
 
+    def give_up(self, kind: FailureKind, detail: str | None = None) -> ConnectionStateChanged:
+        """A user-initiated attempt failed: report it now instead of retrying in the background."""
+        if self.state is not ConnectionState.CONNECTING:
+            raise InvalidTransition(f"no attempt in progress ({self.state})")
+        return self._change(ConnectionState.CONNECTION_FAILED, failure=kind, detail=detail)
+
     def lost(self, kind: FailureKind, detail: str | None = None) -> ConnectionStateChanged:
         """An established connection dropped; reconnection starts from attempt 1."""
         if self.state is not ConnectionState.CONNECTED:

@@ -49,6 +49,7 @@ class PiecesTransport(Protocol):
         *,
         params: Mapping[str, str] | None = None,
         json_body: Any = None,
+        headers: Mapping[str, str] | None = None,
         request_timeout: float,
     ) -> TransportResponse: ...
 
@@ -199,15 +200,14 @@ class EndpointGuard(Protocol):
 
 
 class StreamObserver(Protocol):
-    """What a reconnecting stream reports; the service layer turns it into state changes."""
+    """What a reconnecting stream reports. The observer owns the retry budget: `failed`
+    answers the delay before the next attempt, or None to wait for a manual retry."""
 
-    async def stream_opened(self) -> None: ...
+    async def attempt_starting(self) -> None: ...
 
-    async def stream_attempt_failed(self, kind: FailureKind, detail: str) -> None: ...
+    async def opened(self) -> None: ...
 
-    async def stream_lost(self, kind: FailureKind, detail: str) -> None: ...
-
-    async def stream_gave_up(self) -> None: ...
+    async def failed(self, kind: FailureKind, detail: str) -> float | None: ...
 
 
 IdentifierHandler = Callable[[list[IdentifierEvent]], Awaitable[None]]

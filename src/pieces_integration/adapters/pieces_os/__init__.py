@@ -1,0 +1,1 @@
+"""Pieces OS adapter: httpx/websockets transport, API client, mapping, streams, discovery."""

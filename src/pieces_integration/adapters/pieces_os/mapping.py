@@ -1,0 +1,292 @@
+"""Pieces payloads <-> our domain, in one place, through the official SDK's models.
+
+Parsing goes through `pieces_os_client` models (`Asset.from_dict`, ...), so a payload the SDK
+would reject is rejected here too; building goes through them and is serialised the way the
+SDK's `ApiClient.sanitize_for_serialization` does (aliases, no None, ISO datetimes).
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from enum import Enum
+from typing import Any
+
+from pieces_os_client.models.annotation_type_enum import AnnotationTypeEnum
+from pieces_os_client.models.application import Application
+from pieces_os_client.models.asset import Asset as PiecesAsset
+from pieces_os_client.models.assets_search_with_filters_input import (
+    AssetsSearchWithFiltersInput,
+)
+from pieces_os_client.models.classification_specific_enum import ClassificationSpecificEnum
+from pieces_os_client.models.context import Context
+from pieces_os_client.models.flattened_assets import FlattenedAssets
+from pieces_os_client.models.fragment_metadata import FragmentMetadata
+from pieces_os_client.models.returned_user_profile import ReturnedUserProfile
+from pieces_os_client.models.searched_assets import SearchedAssets
+from pieces_os_client.models.seed import Seed
+from pieces_os_client.models.seed_type_enum import SeedTypeEnum
+from pieces_os_client.models.seeded_annotation import SeededAnnotation
+from pieces_os_client.models.seeded_asset import SeededAsset
+from pieces_os_client.models.seeded_asset_metadata import SeededAssetMetadata
+from pieces_os_client.models.seeded_asset_tag import SeededAssetTag
+from pieces_os_client.models.seeded_asset_website import SeededAssetWebsite
+from pieces_os_client.models.seeded_connector_connection import SeededConnectorConnection
+from pieces_os_client.models.seeded_format import SeededFormat
+from pieces_os_client.models.seeded_fragment import SeededFragment
+from pieces_os_client.models.seeded_tag import SeededTag
+from pieces_os_client.models.seeded_tracked_application import SeededTrackedApplication
+from pieces_os_client.models.streamed_identifiers import StreamedIdentifiers
+from pieces_os_client.models.transferable_string import TransferableString
+
+from pieces_integration.domain.model import Asset, AssetSource
+from pieces_integration.ports.pieces import (
+    AssetDraft,
+    IdentifierEvent,
+    PiecesSession,
+    PiecesUser,
+    SearchHit,
+)
+
+# Pieces classifies by extension code; the domain speaks language names (spec 6.3 examples).
+_EXT_TO_LANGUAGE = {
+    "py": "python",
+    "js": "javascript",
+    "ts": "typescript",
+    "tsx": "typescript",
+    "jsx": "javascript",
+    "go": "go",
+    "rs": "rust",
+    "java": "java",
+    "kt": "kotlin",
+    "c": "c",
+    "cpp": "cpp",
+    "cs": "csharp",
+    "rb": "ruby",
+    "php": "php",
+    "sh": "shell",
+    "sql": "sql",
+    "md": "markdown",
+    "json": "json",
+    "yml": "yaml",
+    "yaml": "yaml",
+    "html": "html",
+    "css": "css",
+    "swift": "swift",
+    "txt": "text",
+}
+_LANGUAGE_TO_EXT = {language: ext for ext, language in _EXT_TO_LANGUAGE.items()}
+_LANGUAGE_TO_EXT.update({"typescript": "ts", "javascript": "js", "yaml": "yml", "bash": "sh"})
+
+
+class PayloadError(ValueError):
+    """Pieces answered with a payload the SDK's models reject."""
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, Enum):
+        return value.value
+    raise TypeError(f"cannot serialise {type(value).__name__}")
+
+
+def to_wire(model: Any) -> Any:
+    """An SDK model as the SDK would put it on the wire."""
+    return json.loads(json.dumps(model.to_dict(), default=_jsonable))
+
+
+def _parse(model: Any, payload: Any) -> Any:
+    try:
+        parsed = model.from_dict(payload)
+    except ValueError as exc:  # pydantic.ValidationError is a ValueError
+        raise PayloadError(f"unexpected {model.__name__} payload: {exc}") from exc
+    if parsed is None:
+        raise PayloadError(f"empty {model.__name__} payload")
+    return parsed
+
+
+def language_of(ext: str | None) -> str | None:
+    if not ext:
+        return None
+    return _EXT_TO_LANGUAGE.get(ext.lower(), ext.lower())
+
+
+def ext_of(language: str | None) -> str:
+    if not language:
+        return "txt"
+    code = _LANGUAGE_TO_EXT.get(language.lower(), language.lower())
+    known = {member.value for member in ClassificationSpecificEnum}
+    return code if code in known else "txt"
+
+
+# --- connect / user --------------------------------------------------------------------------
+
+
+def connect_body(name: str, platform: str, version: str) -> Any:
+    return to_wire(
+        SeededConnectorConnection(
+            application=SeededTrackedApplication(name=name, platform=platform, version=version)
+        )
+    )
+
+
+def parse_context(payload: Any) -> PiecesSession:
+    context = _parse(Context, payload)
+    return PiecesSession(
+        application_id=context.application.id,
+        os_id=context.os,
+        version=context.health.os.version,
+        application=to_wire(context.application),
+    )
+
+
+def parse_user(payload: Any) -> PiecesUser | None:
+    profile = _parse(ReturnedUserProfile, payload).user
+    if profile is None:
+        return None
+    return PiecesUser(
+        id=profile.id, email=profile.email, name=profile.name, username=profile.username
+    )
+
+
+# --- assets ----------------------------------------------------------------------------------
+
+
+def _text_of(asset: PiecesAsset) -> tuple[str, str | None]:
+    """Code text and extension: preview first (as the SDK wrapper does), then original."""
+    for referenced in (asset.preview.base, asset.original):
+        reference = referenced.reference if referenced is not None else None
+        if reference is None:
+            continue
+        ext = reference.classification.specific if reference.classification else None
+        fragment = reference.fragment
+        if fragment is not None and fragment.string is not None and fragment.string.raw:
+            return fragment.string.raw, (ext.value if ext is not None else None)
+        file = reference.file
+        if file is not None and file.string is not None and file.string.raw:
+            return file.string.raw, (ext.value if ext is not None else None)
+    return "", None
+
+
+def _aware(moment: datetime) -> datetime:
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def to_domain(asset: PiecesAsset, user_id: str) -> Asset:
+    content, ext = _text_of(asset)
+    tags = [t.text for t in (asset.tags.iterable if asset.tags else [])]
+    websites = [
+        {"name": w.name, "url": w.url} for w in (asset.websites.iterable if asset.websites else [])
+    ]
+    annotations = asset.annotations.iterable if asset.annotations else []
+    description = next(
+        (a.text for a in annotations if a.type == AnnotationTypeEnum.DESCRIPTION), None
+    )
+    return Asset(
+        id=asset.id,
+        user_id=user_id,
+        name=asset.name or "Unnamed snippet",
+        content=content,
+        source=AssetSource.PIECES,
+        description=description,
+        language=language_of(ext),
+        tags=tags,
+        source_id=asset.id,
+        metadata={
+            "websites": websites,
+            "pieces": {
+                "format_id": asset.original.id,
+                "extension": ext,
+                "mechanism": asset.mechanism.value,
+                "favorited": bool(asset.favorited),
+                "creator": asset.creator,
+            },
+        },
+        created_at=_aware(asset.created.value),
+        updated_at=_aware(asset.updated.value),
+    )
+
+
+def parse_asset(payload: Any) -> PiecesAsset:
+    parsed: PiecesAsset = _parse(PiecesAsset, payload)
+    return parsed
+
+
+def asset_from_payload(payload: Any, user_id: str) -> Asset:
+    return to_domain(parse_asset(payload), user_id)
+
+
+def assets_from_snapshot(body: bytes, user_id: str) -> list[Asset]:
+    """Decode and map a whole `GET /assets` answer. CPU-bound: run it in a worker thread."""
+    document = json.loads(body)
+    items = document.get("iterable") if isinstance(document, dict) else None
+    if not isinstance(items, list):
+        raise PayloadError("GET /assets did not answer an Assets object")
+    return [asset_from_payload(item, user_id) for item in items]
+
+
+def identifiers_from_snapshot(payload: Any) -> list[str]:
+    flattened = _parse(FlattenedAssets, payload)
+    return [item.id for item in flattened.iterable or []]
+
+
+def seed_body(draft: AssetDraft, application: Any) -> Any:
+    metadata = SeededAssetMetadata(
+        name=draft.name,
+        tags=[SeededAssetTag(text=tag) for tag in draft.tags] or None,
+        websites=[SeededAssetWebsite(name=name, url=url) for name, url in draft.websites] or None,
+        annotations=(
+            [SeededAnnotation(type=AnnotationTypeEnum.DESCRIPTION, text=draft.description)]
+            if draft.description
+            else None
+        ),
+    )
+    seed = Seed(
+        type=SeedTypeEnum.SEEDED_ASSET,
+        asset=SeededAsset(
+            application=Application.from_dict(application),
+            format=SeededFormat(
+                fragment=SeededFragment(
+                    string=TransferableString(raw=draft.content),
+                    metadata=FragmentMetadata(ext=ext_of(draft.language)),
+                )
+            ),
+            metadata=metadata,
+        ),
+    )
+    return to_wire(seed)
+
+
+def tag_body(text: str, asset_id: str) -> Any:
+    return to_wire(SeededTag(text=text, asset=asset_id))
+
+
+def description_body(text: str, asset_id: str) -> Any:
+    return to_wire(SeededAnnotation(type=AnnotationTypeEnum.DESCRIPTION, text=text, asset=asset_id))
+
+
+def filtered_search_body(query: str) -> Any:
+    return to_wire(AssetsSearchWithFiltersInput(query=query))
+
+
+def parse_search(payload: Any) -> list[SearchHit]:
+    searched = _parse(SearchedAssets, payload)
+    hits = [
+        SearchHit(asset_id=h.identifier, score=float(h.score), exact=h.exact, match=h.match.value)
+        for h in searched.iterable
+    ]
+    # Exact hits first, then suggested, as the SDK wrapper orders them.
+    return sorted(hits, key=lambda h: (not h.exact, -h.score))
+
+
+def parse_identifier_frame(payload: Any, *, first: bool) -> list[IdentifierEvent]:
+    frame = _parse(StreamedIdentifiers, payload)
+    events: list[IdentifierEvent] = []
+    for item in frame.iterable:
+        if item.asset is None:
+            continue
+        events.append(
+            IdentifierEvent(asset_id=item.asset.id, deleted=bool(item.deleted), snapshot=first)
+        )
+    return events

@@ -1,0 +1,152 @@
+"""Direct transport to Pieces OS: httpx for requests, websockets for streams.
+
+Redirects are never followed blindly: each `Location` is vetted by the endpoint guard (when
+one is given) before it is requested, so a Pieces URL cannot bounce us to a public address.
+Driver errors become our errors here, tagged with the failure kind the state machine needs.
+"""
+
+from __future__ import annotations
+
+import ssl
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
+from typing import Any
+from urllib.parse import urljoin, urlsplit
+
+import httpx
+import websockets
+from websockets.asyncio.client import connect as ws_connect
+
+from pieces_integration.domain.connection_state import FailureKind
+from pieces_integration.domain.errors import PiecesOSUnavailable, UnsafeEndpoint, UpstreamTimeout
+from pieces_integration.ports.pieces import EndpointGuard, TransportResponse
+
+MAX_REDIRECTS = 3
+
+
+def unavailable(kind: FailureKind, message: str, **details: Any) -> PiecesOSUnavailable:
+    return PiecesOSUnavailable(message, kind=kind.value, **details)
+
+
+def timeout_error(message: str) -> UpstreamTimeout:
+    return UpstreamTimeout(message, upstream="pieces_os", kind=FailureKind.NETWORK.value)
+
+
+def ssl_context(*, verify: bool = True, ca_file: str | None = None) -> ssl.SSLContext:
+    """TLS is verified by default; a custom CA bundle (a developer's own CA) may be added."""
+    context = ssl.create_default_context(cafile=ca_file)
+    if not verify:
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+    return context
+
+
+class HttpxPiecesTransport:
+    def __init__(
+        self,
+        client: httpx.AsyncClient,
+        base_url: str,
+        *,
+        guard: EndpointGuard | None = None,
+        tls: ssl.SSLContext | None = None,
+        stream_open_timeout: float = 10.0,
+    ) -> None:
+        self._client = client
+        self.base_url = base_url.rstrip("/")
+        self._guard = guard
+        self._tls = tls
+        self._stream_open_timeout = stream_open_timeout
+
+    async def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, str] | None = None,
+        json_body: Any = None,
+        headers: Mapping[str, str] | None = None,
+        request_timeout: float,
+    ) -> TransportResponse:
+        url = self.base_url + path
+        for _hop in range(MAX_REDIRECTS + 1):
+            try:
+                response = await self._client.request(
+                    method,
+                    url,
+                    params=params,
+                    json=json_body,
+                    headers=headers,
+                    timeout=request_timeout,
+                    follow_redirects=False,
+                )
+            except httpx.TimeoutException as exc:
+                raise timeout_error(f"Pieces OS did not answer {method} {path} in time") from exc
+            except httpx.ConnectError as exc:
+                raise unavailable(
+                    FailureKind.NOT_RUNNING, f"cannot connect to Pieces OS at {self.base_url}"
+                ) from exc
+            except httpx.TransportError as exc:
+                raise unavailable(
+                    FailureKind.NETWORK, f"network error talking to Pieces OS: {exc!r}"
+                ) from exc
+            if response.is_redirect and "location" in response.headers:
+                target = urljoin(url, response.headers["location"])
+                await self._vet_redirect(url, target)
+                url, params = target, None
+                if response.status_code in (301, 302, 303):
+                    method, json_body = "GET", None
+                continue
+            return TransportResponse(
+                status=response.status_code,
+                content_type=response.headers.get("content-type", ""),
+                body=response.content,
+                headers=dict(response.headers),
+            )
+        raise unavailable(FailureKind.NETWORK, "too many redirects from Pieces OS")
+
+    async def _vet_redirect(self, current: str, target: str) -> None:
+        if self._guard is not None:
+            await self._guard.check(target)
+            return
+        # Without a guard (a fixed, configured URL) stay on the same origin.
+        a, b = urlsplit(current), urlsplit(target)
+        if (a.scheme, a.hostname, a.port) != (b.scheme, b.hostname, b.port):
+            raise UnsafeEndpoint(f"redirect to another origin refused: {target}")
+
+    @asynccontextmanager
+    async def stream(self, path: str) -> AsyncIterator[AsyncIterator[str]]:
+        url = "ws" + self.base_url.removeprefix("http") + path
+        try:
+            connection = await ws_connect(
+                url,
+                open_timeout=self._stream_open_timeout,
+                ssl=self._tls if url.startswith("wss") else None,
+                max_size=None,
+                ping_interval=20,
+                ping_timeout=20,
+            )
+        except TimeoutError as exc:
+            raise timeout_error(f"Pieces OS stream {path} did not open in time") from exc
+        except ConnectionRefusedError as exc:
+            raise unavailable(FailureKind.NOT_RUNNING, f"cannot connect to {url}") from exc
+        except websockets.InvalidStatus as exc:
+            status = exc.response.status_code
+            kind = FailureKind.AUTHENTICATION if status == 401 else FailureKind.SERVICE_UNAVAILABLE
+            raise unavailable(kind, f"stream {path} refused with HTTP {status}") from exc
+        except (OSError, websockets.InvalidHandshake) as exc:
+            raise unavailable(FailureKind.NETWORK, f"stream {path} failed: {exc!r}") from exc
+
+        async def frames() -> AsyncIterator[str]:
+            try:
+                async for message in connection:
+                    yield message if isinstance(message, str) else message.decode()
+            except websockets.ConnectionClosed as exc:
+                raise unavailable(FailureKind.NETWORK, f"stream {path} dropped: {exc}") from exc
+
+        try:
+            yield frames()
+        finally:
+            await connection.close()
+
+    async def aclose(self) -> None:
+        await self._client.aclose()
