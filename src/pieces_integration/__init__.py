@@ -1,1 +1,3 @@
-"""pieces-integration: Pieces OS <-> AIWFE sync service."""
+"""pieces-integration: keeps Pieces OS and AIWFE in sync, and serves snippet suggestions."""
+
+__version__ = "0.1.0"

@@ -41,7 +41,9 @@ class NotFound(PiecesIntegrationError):
     code = "not_found"
 
     def __init__(self, kind: str, identifier: str) -> None:
-        super().__init__(f"{kind} {identifier!r} not found", details={"kind": kind, "id": identifier})
+        super().__init__(
+            f"{kind} {identifier!r} not found", details={"kind": kind, "id": identifier}
+        )
         self.kind = kind
         self.identifier = identifier
 

@@ -1,0 +1,61 @@
+"""The FastAPI application: routers, error handlers, middleware and the lifespan.
+
+`create_app(settings)` builds the container in the lifespan (not at import) and closes it
+on shutdown. Tests may pass a ready container instead.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
+
+from pieces_integration import __version__
+from pieces_integration.bootstrap import Container, bootstrap
+from pieces_integration.config import Settings
+from pieces_integration.entrypoints.api.errors import install_error_handlers
+from pieces_integration.entrypoints.api.middleware import RequestContextMiddleware
+from pieces_integration.entrypoints.api.routes import health
+from pieces_integration.observability.metrics import Metrics
+
+
+def create_app(settings: Settings, *, container: Container | None = None) -> FastAPI:
+    metrics = container.metrics if container is not None else Metrics()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        owned = container is None
+        app.state.container = container or bootstrap(settings, metrics=metrics)
+        try:
+            yield
+        finally:
+            if owned:
+                await app.state.container.aclose()
+
+    app = FastAPI(
+        title="pieces-integration",
+        version=__version__,
+        description=(
+            "Keeps Pieces OS snippets and developer context in sync with AIWFE, "
+            "and serves context-aware snippet suggestions."
+        ),
+        lifespan=lifespan,
+    )
+    if container is not None:
+        app.state.container = container
+    install_error_handlers(app)
+    app.include_router(health.router)
+    app.add_middleware(
+        CORSMiddleware,
+        allow_origins=settings.server.cors_origins,
+        allow_credentials=True,
+        allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
+        allow_headers=["Authorization", "Content-Type", "X-API-Key", "X-Request-ID"],
+        expose_headers=["X-Request-ID", "Retry-After", "RateLimit-Limit", "RateLimit-Remaining"],
+    )
+    app.add_middleware(
+        RequestContextMiddleware, metrics=metrics, max_body_bytes=settings.server.max_body_bytes
+    )
+    return app

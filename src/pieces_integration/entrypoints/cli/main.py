@@ -1,0 +1,44 @@
+"""Command registry: each topic lives in its own module."""
+
+from __future__ import annotations
+
+import typer
+
+from pieces_integration import __version__
+from pieces_integration.entrypoints.cli import server
+
+app = typer.Typer(
+    name="pieces-integration",
+    help="Pieces OS <-> AIWFE integration service.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+app.command()(server.serve)
+app.command()(server.migrate)
+
+emulate = typer.Typer(help="Run an emulator of Pieces OS or AIWFE (demos and tests).")
+app.add_typer(emulate, name="emulate")
+
+
+@app.command()
+def version() -> None:
+    """Print the version."""
+    typer.echo(__version__)
+
+
+def _register_emulators() -> None:
+    # Emulators ship with the package; imported lazily so `serve` never pays for them.
+    from pieces_integration.entrypoints.cli import emulate_aiwfe, emulate_pieces
+
+    emulate.command("pieces")(emulate_pieces.pieces)
+    emulate.command("aiwfe")(emulate_aiwfe.aiwfe)
+
+
+def main() -> None:
+    try:
+        _register_emulators()
+    except ImportError:  # pragma: no cover - only while an emulator module is being built
+        pass
+    app()
+

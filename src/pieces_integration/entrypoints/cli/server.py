@@ -1,0 +1,63 @@
+"""`serve` and `migrate`."""
+
+from __future__ import annotations
+
+import typer
+import uvicorn
+
+from pieces_integration.adapters.sql import migrate as migrations
+from pieces_integration.config import Settings
+from pieces_integration.entrypoints.cli._common import fail, settings_or_exit
+from pieces_integration.observability.logs import configure_logging
+
+
+def _migrate(settings: Settings, revision: str = "head") -> None:
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        migrations.upgrade(settings.sqlalchemy_url, revision, schema=settings.database_schema)
+    except Exception as exc:  # surface one clear line; the log has the detail
+        fail(f"database migration failed: {type(exc).__name__}: {exc}".splitlines()[0])
+
+
+def serve(
+    host: str | None = typer.Option(None, help="Interface to bind (default from config)."),
+    port: int | None = typer.Option(None, help="Port (default from config / PORT, 8080)."),
+    migrate: bool | None = typer.Option(
+        None,
+        "--migrate/--no-migrate",
+        help="Apply migrations first (default: yes on the embedded SQLite, no on PostgreSQL).",
+    ),
+) -> None:
+    """Run the service."""
+    overrides = {}
+    if port is not None:
+        overrides["server"] = {"port": port}
+    settings = settings_or_exit(**overrides)
+    if host is not None:
+        settings.server.host = host
+    configure_logging(settings.monitoring.log_level, settings.log_format)
+    if migrate if migrate is not None else settings.embedded:
+        _migrate(settings)
+    from pieces_integration.entrypoints.api.app import create_app
+
+    config = uvicorn.Config(
+        create_app(settings),
+        host=settings.server.host,
+        port=settings.server.port,
+        log_config=None,
+        lifespan="on",
+        proxy_headers=True,
+        timeout_graceful_shutdown=10,
+        ws_max_size=1024 * 1024,
+    )
+    uvicorn.Server(config).run()
+
+
+def migrate(
+    revision: str = typer.Argument("head", help="Target revision (default: head)."),
+) -> None:
+    """Apply database migrations up to REVISION."""
+    settings = settings_or_exit()
+    configure_logging(settings.monitoring.log_level, settings.log_format)
+    _migrate(settings, revision)
+    typer.echo(f"database at {revision}")

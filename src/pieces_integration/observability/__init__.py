@@ -1,0 +1,1 @@
+"""Logs and metrics: cross-cutting, configured once by the composition root."""
