@@ -14,6 +14,7 @@ Every change returns a `ConnectionStateChanged` event that the caller publishes.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -21,6 +22,21 @@ from enum import StrEnum
 DEFAULT_MAX_ATTEMPTS = 10
 DEFAULT_BASE_DELAY = 1.0
 DEFAULT_MAX_DELAY = 60.0
+
+
+# The Pieces OS versions the official CLI accepts (reference §1): 12.0.0 <= version < 13.0.0.
+COMPATIBLE_MIN = (12, 0, 0)
+COMPATIBLE_MAX = (13, 0, 0)
+_VERSION = re.compile(r"^(\d+)\.(\d+)\.(\d+)([-.]\S+)?$")
+
+
+def is_compatible(version: str) -> bool | None:
+    """min <= version < max; None when it cannot be told ("debug" builds, odd strings)."""
+    match = _VERSION.match(version.strip())
+    if match is None:
+        return None
+    numbers = (int(match[1]), int(match[2]), int(match[3]))
+    return COMPATIBLE_MIN <= numbers < COMPATIBLE_MAX
 
 
 class ConnectionState(StrEnum):

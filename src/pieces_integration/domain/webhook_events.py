@@ -15,7 +15,7 @@ from typing import Any
 from pieces_integration.domain.errors import Conflict, InvalidInput
 
 MAX_WEBHOOK_BODY_BYTES = 256 * 1024
-_MAX_ID_LENGTH = 200
+_MAX_ID_LENGTH = 128  # the webhook_events.id column
 
 
 class WebhookEventType(StrEnum):

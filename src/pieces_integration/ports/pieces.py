@@ -179,7 +179,13 @@ class DetectionResult:
 
 
 class PiecesDetector(Protocol):
-    async def detect(self, host: str, *, scheme: str = "http") -> DetectionResult: ...
+    async def probe(self, base_url: str) -> str | None:
+        """The version at exactly `base_url` ("" if healthy but unversioned), or None."""
+        ...
+
+    async def detect(self, host: str, *, scheme: str = "http") -> DetectionResult:
+        """Scan the port range and the legacy port of `host`."""
+        ...
 
 
 @dataclass(frozen=True, slots=True)

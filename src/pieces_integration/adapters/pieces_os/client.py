@@ -9,7 +9,6 @@ answer would otherwise create duplicates.
 from __future__ import annotations
 
 import asyncio
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -25,7 +24,7 @@ from pieces_integration.adapters.resilience import (
     Sleep,
     TokenBucket,
 )
-from pieces_integration.domain.connection_state import FailureKind
+from pieces_integration.domain.connection_state import FailureKind, is_compatible
 from pieces_integration.domain.errors import (
     InvalidInput,
     NotFound,
@@ -50,19 +49,6 @@ from pieces_integration.ports.pieces import (
 
 APPLICATION_NAME = "OPEN_SOURCE"
 CLIENT_VERSION = "0.1.0"
-# The range the official CLI accepts (reference §1): 12.0.0 <= version < 13.0.0.
-COMPATIBLE_MIN = (12, 0, 0)
-COMPATIBLE_MAX = (13, 0, 0)
-_VERSION = re.compile(r"^(\d+)\.(\d+)\.(\d+)([-.]\S+)?$")
-
-
-def is_compatible(version: str) -> bool | None:
-    """min <= version < max; None when it cannot be told ("debug" builds, odd strings)."""
-    match = _VERSION.match(version.strip())
-    if match is None:
-        return None
-    numbers = (int(match[1]), int(match[2]), int(match[3]))
-    return COMPATIBLE_MIN <= numbers < COMPATIBLE_MAX
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 
 import httpx
 
-from pieces_integration.adapters.pieces_os.client import is_compatible
+from pieces_integration.domain.connection_state import is_compatible
 from pieces_integration.ports.pieces import DetectionResult
 
 SCAN_PORTS = tuple(range(39300, 39334))

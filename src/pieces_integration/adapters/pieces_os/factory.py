@@ -1,0 +1,64 @@
+"""Builds the direct (httpx + websockets) Pieces OS client and its identifier stream.
+
+A bridge transport (DEVIATIONS 5) would get its own factory with the same call shape.
+"""
+
+from __future__ import annotations
+
+import ssl
+from typing import Any
+
+import httpx
+
+from pieces_integration.adapters.pieces_os.client import ClientSettings, PiecesOSClient
+from pieces_integration.adapters.pieces_os.streams import ReconnectingIdentifierStream
+from pieces_integration.adapters.pieces_os.transport import HttpxPiecesTransport, ssl_context
+from pieces_integration.ports.pieces import (
+    EndpointGuard,
+    IdentifierEvent,
+    IdentifierHandler,
+    PiecesOS,
+    StreamObserver,
+)
+
+
+class DirectPiecesOSFactory:
+    def __init__(
+        self,
+        settings: ClientSettings,
+        *,
+        guard: EndpointGuard | None,
+        tls: ssl.SSLContext | None = None,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        self._settings = settings
+        self._guard = guard
+        self._tls = tls or ssl_context()
+        self._transport = transport
+
+    async def __call__(self, url: str, *, api_key: str | None) -> PiecesOS:
+        client = httpx.AsyncClient(
+            verify=self._tls,
+            timeout=self._settings.timeout,
+            follow_redirects=False,
+            trust_env=False,  # never route a user's Pieces traffic through a proxy from env
+            transport=self._transport,
+        )
+        transport = HttpxPiecesTransport(client, url, guard=self._guard, tls=self._tls)
+        return PiecesOSClient(transport, settings=self._settings, api_key=api_key)
+
+
+def identifier_stream_factory(
+    sink: IdentifierHandler | None = None,
+) -> Any:
+    """A `StreamFactory` for `PiecesConnections`: one reconnecting stream per live client."""
+
+    async def ignore(events: list[IdentifierEvent]) -> None:
+        return None
+
+    def build(client: PiecesOS, observer: StreamObserver) -> ReconnectingIdentifierStream:
+        if not isinstance(client, PiecesOSClient):
+            raise TypeError("the direct stream needs a PiecesOSClient")
+        return ReconnectingIdentifierStream(client.transport, sink or ignore, observer)
+
+    return build
