@@ -195,8 +195,8 @@ class Harness:
             encrypt=fake_encrypt,
         )
 
-    async def wait_for(self, predicate, timeout: float = 8.0) -> None:
-        async with asyncio.timeout(timeout):
+    async def wait_for(self, predicate, within: float = 8.0) -> None:
+        async with asyncio.timeout(within):
             while not predicate():
                 self.changed.clear()
                 await self.changed.wait()
