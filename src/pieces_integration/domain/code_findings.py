@@ -101,7 +101,7 @@ _KNOWN_TOKEN = re.compile(
     r"AIza[0-9A-Za-z_-]{35}|-----BEGIN [A-Z ]*PRIVATE KEY-----)"
 )
 _PLACEHOLDER = re.compile(
-    r"(?i)^(|x+|\*+|\.+|changeme|change[_-]?me|password|secret|token|example|dummy|test|none|null|"
+    r"(?i)^(|x+|\*+|\.+|changeme|change[_-]?me|password|secret|token|example|dummy|test|none|null|placeholder|sample|"
     r"your[_-].*|<.*>|\$\{.*\}|\{\{.*\}\}|%\(.*\)s|\$[A-Z_]+|replace[_-]?me|todo|redacted)$"
 )
 
