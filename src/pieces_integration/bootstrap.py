@@ -15,12 +15,20 @@ import httpx
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from pieces_integration.adapters.local_secrets import load_or_create_secret
 from pieces_integration.adapters.memory import MemoryCache, MemoryEventBus, MemoryLocks
+from pieces_integration.adapters.rate_limiters import MemoryRateLimiter
 from pieces_integration.adapters.sql.engine import create_engine
 from pieces_integration.adapters.sql.unit_of_work import SqlUnitOfWorkFactory
+from pieces_integration.adapters.tokens import JwtCodec
 from pieces_integration.config import Settings
+from pieces_integration.domain.assets import AssetLimits
 from pieces_integration.observability.metrics import Metrics
 from pieces_integration.ports.infrastructure import Cache, EventBus, Locks
+from pieces_integration.ports.rate_limit import RateLimiter
+from pieces_integration.service_layer.assets import AssetService
+from pieces_integration.service_layer.auth import Authenticator
+from pieces_integration.service_layer.events import EventPublisher
 from pieces_integration.service_layer.health import HealthCheck
 
 
@@ -34,6 +42,11 @@ class Container:
     locks: Locks
     metrics: Metrics
     http: httpx.AsyncClient
+    jwt: JwtCodec
+    authenticator: Authenticator
+    rate_limiter: RateLimiter
+    events: EventPublisher
+    assets: AssetService
     health_checks: list[HealthCheck] = field(default_factory=list)
     extras: dict[str, Any] = field(default_factory=dict)
     _closers: list[Callable[[], Awaitable[object]]] = field(default_factory=list)
@@ -55,6 +68,31 @@ def _http_probe(client: httpx.AsyncClient, url: str) -> Callable[[], Awaitable[N
             raise RuntimeError(f"HTTP {response.status_code} from {url}")
 
     return probe
+
+
+def asset_limits(settings: Settings) -> AssetLimits:
+    api = settings.api
+    return AssetLimits(
+        max_content_bytes=api.max_asset_bytes,
+        max_tags=api.max_tags,
+        max_tag_length=api.max_tag_length,
+        max_name_length=api.max_name_length,
+    )
+
+
+def _jwt_codec(settings: Settings) -> JwtCodec:
+    auth = settings.auth
+    secret = auth.jwt_secret.get_secret_value() if auth.jwt_secret else None
+    if not (secret or auth.jwt_public_key or auth.jwks_url):
+        # Embedded default: a signing secret of our own, kept in the data directory.
+        secret = load_or_create_secret(settings.data_dir / "jwt.secret")
+    return JwtCodec(
+        issuer=auth.jwt_issuer,
+        audience=auth.jwt_audience,
+        secret=secret,
+        public_key=auth.jwt_public_key,
+        jwks_url=auth.jwks_url,
+    )
 
 
 def bootstrap(
@@ -82,6 +120,7 @@ def bootstrap(
 
     checks.append(HealthCheck("database", database_probe, timeout=5.0, critical=True))
 
+    rate_limiter: RateLimiter = MemoryRateLimiter()
     redis_client = None
     if settings.redis_url is not None and (cache is None or bus is None or locks is None):
         from pieces_integration.adapters import redis_infra
@@ -93,6 +132,9 @@ def bootstrap(
         )
         bus = bus or redis_infra.RedisEventBus(redis_client, prefix=prefix)
         locks = locks or redis_infra.RedisLocks(redis_client, prefix=prefix)
+        from pieces_integration.adapters.rate_limiters import RedisRateLimiter
+
+        rate_limiter = RedisRateLimiter(redis_client, prefix=prefix)
         closers.append(redis_client.aclose)
 
         async def redis_probe() -> None:
@@ -129,15 +171,23 @@ def bootstrap(
             HealthCheck("aiwfe", _http_probe(http_client, url), timeout=5.0, critical=False)
         )
 
+    uow = SqlUnitOfWorkFactory(engine)
+    jwt = _jwt_codec(settings)
+    events = EventPublisher(bus)
     container = Container(
         settings=settings,
         engine=engine,
-        uow=SqlUnitOfWorkFactory(engine),
+        uow=uow,
         cache=cache,
         bus=bus,
         locks=locks,
         metrics=metrics,
         http=http_client,
+        jwt=jwt,
+        authenticator=Authenticator(uow, jwt),
+        rate_limiter=rate_limiter,
+        events=events,
+        assets=AssetService(uow, events, asset_limits(settings)),
         health_checks=checks,
     )
     for closer in closers:

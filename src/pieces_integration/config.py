@@ -210,6 +210,11 @@ class Settings(BaseSettings):
     def _production_needs_secrets(self) -> Settings:
         if self.env == "production" and self.encryption_key is None:
             raise ValueError("production requires ENCRYPTION_KEY (secrets are encrypted at rest)")
+        auth = self.auth
+        if self.env == "production" and not (
+            auth.jwt_secret or auth.jwt_public_key or auth.jwks_url
+        ):
+            raise ValueError("production requires JWT_SECRET, JWT_PUBLIC_KEY or JWKS_URL")
         return self
 
     @property

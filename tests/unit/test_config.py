@@ -102,6 +102,9 @@ def test_production_refuses_to_start_without_an_encryption_key(
     with pytest.raises(ConfigError, match="ENCRYPTION_KEY"):
         load_settings()
     monkeypatch.setenv("ENCRYPTION_KEY", "k" * 44)
+    with pytest.raises(ConfigError, match="JWT_SECRET"):
+        load_settings()
+    monkeypatch.setenv("JWT_SECRET", "s" * 32)
     assert load_settings().log_format == "json"
 
 
@@ -110,4 +113,5 @@ def test_shipped_config_files_are_valid(monkeypatch: pytest.MonkeyPatch) -> None
     for name in ("development", "production", "test"):
         monkeypatch.setenv("CONFIG_FILE", str(root / f"{name}.yaml"))
         monkeypatch.setenv("ENCRYPTION_KEY", "k" * 44)
+        monkeypatch.setenv("JWT_SECRET", "s" * 32)
         assert load_settings().server.port == 8080

@@ -53,7 +53,6 @@ class JwtCodec:
         return jwt.encode(claims, self._secret, algorithm="HS256")
 
     def verify(self, token: str) -> tuple[str, Role]:
-        options = {"require": ["exp", "iss", "aud", "sub"]}
         try:
             if self._jwks is not None:
                 key: Any = self._jwks.get_signing_key_from_jwt(token).key
@@ -69,7 +68,7 @@ class JwtCodec:
                 audience=self._audience,
                 issuer=self._issuer,
                 leeway=_LEEWAY_SECONDS,
-                options=options,
+                options={"require": ["exp", "iss", "aud", "sub"]},
             )
         except jwt.ExpiredSignatureError:
             raise Unauthorized("token expired") from None

@@ -28,18 +28,30 @@ from pieces_integration.adapters.sql.operations import (
     SqlSyncRunRepository,
     SqlWebhookInbox,
 )
+from pieces_integration.ports.storage import (
+    ApiKeyRepository,
+    AssetRepository,
+    AuditRepository,
+    ConnectionRepository,
+    ContextRepository,
+    OutboxRepository,
+    SyncRunRepository,
+    UserRepository,
+    WebhookInbox,
+)
 
 
 class SqlUnitOfWork:
-    users: SqlUserRepository
-    assets: SqlAssetRepository
-    contexts: SqlContextRepository
-    connections: SqlConnectionRepository
-    api_keys: SqlApiKeyRepository
-    audit: SqlAuditRepository
-    outbox: SqlOutboxRepository
-    sync_runs: SqlSyncRunRepository
-    webhooks: SqlWebhookInbox
+    # Typed by port (protocol attributes are invariant); built in __aenter__.
+    users: UserRepository
+    assets: AssetRepository
+    contexts: ContextRepository
+    connections: ConnectionRepository
+    api_keys: ApiKeyRepository
+    audit: AuditRepository
+    outbox: OutboxRepository
+    sync_runs: SyncRunRepository
+    webhooks: WebhookInbox
 
     def __init__(
         self, engine: AsyncEngine, *, write_lock: asyncio.Lock | None, readonly: bool = False

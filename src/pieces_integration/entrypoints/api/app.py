@@ -17,7 +17,7 @@ from pieces_integration.bootstrap import Container, bootstrap
 from pieces_integration.config import Settings
 from pieces_integration.entrypoints.api.errors import install_error_handlers
 from pieces_integration.entrypoints.api.middleware import RequestContextMiddleware
-from pieces_integration.entrypoints.api.routes import health
+from pieces_integration.entrypoints.api.routes import assets, health
 from pieces_integration.observability.metrics import Metrics
 
 
@@ -47,6 +47,8 @@ def create_app(settings: Settings, *, container: Container | None = None) -> Fas
         app.state.container = container
     install_error_handlers(app)
     app.include_router(health.router)
+    # Fixed paths under /assets (search, suggestions) must be included before /{asset_id}.
+    app.include_router(assets.router)
     app.add_middleware(
         CORSMiddleware,
         allow_origins=settings.server.cors_origins,

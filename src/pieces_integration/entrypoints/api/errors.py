@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import structlog
@@ -86,7 +87,10 @@ async def _domain_error(request: Request, exc: Exception) -> JSONResponse:
     status = status_for(exc)
     headers: dict[str, str] = {}
     if isinstance(exc, errors.RateLimited):
-        headers["Retry-After"] = str(max(1, round(exc.retry_after)))
+        headers["Retry-After"] = str(max(1, math.ceil(exc.retry_after)))
+        headers["RateLimit-Limit"] = str(exc.limit)
+        headers["RateLimit-Remaining"] = str(exc.remaining)
+        headers["RateLimit-Reset"] = str(max(1, math.ceil(exc.retry_after)))
     if isinstance(exc, errors.Unauthorized):
         headers["WWW-Authenticate"] = 'Bearer realm="pieces-integration"'
     extensions = {key: value for key, value in exc.details.items() if key not in ("kind",)}

@@ -1,0 +1,45 @@
+"""Token bucket (pure): capacity `burst`, refilled at `per_minute / 60` tokens a second.
+
+The Redis adapter runs the same arithmetic in a Lua script so replicas share one bucket.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class BucketState:
+    tokens: float
+    updated_at: float  # seconds, any monotonic-enough clock shared by the deciders
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    allowed: bool
+    limit: int
+    remaining: int
+    reset_after: float  # seconds until the bucket is full again
+    retry_after: float  # seconds until one request would be allowed (0 if allowed)
+
+
+def capacity(per_minute: int, burst: int) -> int:
+    return max(burst, 1)
+
+
+def take(
+    state: BucketState | None, *, now: float, per_minute: int, burst: int
+) -> tuple[Decision, BucketState]:
+    cap = capacity(per_minute, burst)
+    rate = per_minute / 60.0
+    tokens = float(cap) if state is None else state.tokens
+    if state is not None and now > state.updated_at:
+        tokens = min(float(cap), tokens + (now - state.updated_at) * rate)
+    allowed = tokens >= 1.0
+    if allowed:
+        tokens -= 1.0
+    retry_after = 0.0 if allowed else (1.0 - tokens) / rate
+    reset_after = (cap - tokens) / rate
+    decision = Decision(allowed, cap, math.floor(tokens), reset_after, retry_after)
+    return decision, BucketState(tokens, now)

@@ -1,0 +1,135 @@
+"""Asset schemas (spec 6.3): snake_case JSON, ISO 8601 times."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from pieces_integration.domain.assets import AssetDraft
+from pieces_integration.domain.model import Asset
+
+_USER_ID = Field(
+    None,
+    min_length=1,
+    max_length=128,
+    description="Owner; defaults to the caller. Only admin/service may name another user.",
+)
+
+
+class AssetMetadata(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    file_path: str | None = None
+    line_numbers: tuple[int, int] | None = None
+    author: str | None = None
+    project: str | None = None
+
+
+class AssetPublic(BaseModel):
+    id: str
+    name: str
+    description: str | None = None
+    content: str
+    language: str | None = None
+    tags: list[str]
+    source: Literal["pieces", "aiwfe", "user"]
+    source_id: str | None = None
+    created_at: datetime
+    updated_at: datetime
+    last_accessed: datetime | None = None
+    usage_count: int
+    metadata: dict[str, Any]
+    version: int = Field(description="Increases with every change; send it as If-Match.")
+    content_hash: str = Field(description="SHA-256 of the content's UTF-8 bytes.")
+    user_id: str
+
+    @classmethod
+    def of(cls, asset: Asset) -> AssetPublic:
+        return cls(
+            id=asset.id,
+            name=asset.name,
+            description=asset.description,
+            content=asset.content,
+            language=asset.language,
+            tags=asset.tags,
+            source=asset.source.value,
+            source_id=asset.source_id,
+            created_at=asset.created_at,
+            updated_at=asset.updated_at,
+            last_accessed=asset.last_accessed,
+            usage_count=asset.usage_count,
+            metadata=asset.metadata,
+            version=asset.version,
+            content_hash=asset.content_hash,
+            user_id=asset.user_id,
+        )
+
+
+class _AssetFields(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    description: str | None = Field(None, max_length=10_000)
+    language: str | None = Field(None, max_length=64)
+    tags: list[str] = Field(default_factory=list, max_length=1000)
+    metadata: dict[str, Any] = Field(default_factory=dict)
+
+
+class AssetCreate(_AssetFields):
+    name: str = Field(min_length=1, max_length=4096)
+    content: str = Field(min_length=1)
+    user_id: str | None = _USER_ID
+
+    def draft(self) -> AssetDraft:
+        return AssetDraft(
+            name=self.name,
+            content=self.content,
+            description=self.description,
+            language=self.language,
+            tags=self.tags,
+            metadata=self.metadata,
+        )
+
+
+class AssetUpdate(_AssetFields):
+    """PUT: the whole editable state; omitted optional fields are cleared."""
+
+    name: str = Field(min_length=1, max_length=4096)
+    content: str = Field(min_length=1)
+
+    def draft(self) -> AssetDraft:
+        return AssetDraft(
+            name=self.name,
+            content=self.content,
+            description=self.description,
+            language=self.language,
+            tags=self.tags,
+            metadata=self.metadata,
+        )
+
+
+class AssetPatch(BaseModel):
+    """PATCH: only the fields sent change; `null` clears description or language."""
+
+    model_config = ConfigDict(extra="forbid")
+    name: str | None = Field(None, min_length=1, max_length=4096)
+    content: str | None = Field(None, min_length=1)
+    description: str | None = Field(None, max_length=10_000)
+    language: str | None = Field(None, max_length=64)
+    tags: list[str] | None = Field(None, max_length=1000)
+    metadata: dict[str, Any] | None = None
+
+    def draft(self) -> AssetDraft:
+        cleared = frozenset(
+            name
+            for name in ("description", "language")
+            if name in self.model_fields_set and getattr(self, name) is None
+        )
+        return AssetDraft(
+            name=self.name,
+            content=self.content,
+            description=self.description,
+            language=self.language,
+            tags=self.tags,
+            metadata=self.metadata,
+            cleared=cleared,
+        )
