@@ -24,22 +24,20 @@ app = typer.Typer(
     no_args_is_help=True,
 )
 
-ROTATION_PROCEDURE = """Re-encrypt every stored secret under the primary (first) key.
-
-Rotation without downtime:
-
-1. `pieces-integration keys generate` prints a new key line.
-
-2. Deploy with ENCRYPTION_KEY=<new>,<old> (new FIRST). Every replica now seals with the new
-key and still opens values sealed with the old one.
-
-3. Run `pieces-integration keys rotate` (same configuration). Each secret is re-encrypted in
-its own short transaction; it is safe to interrupt and rerun (done rows are skipped).
-
-4. When it reports `remaining under old keys: 0`, deploy with ENCRYPTION_KEY=<new> alone.
-
-Exit code 1 if any secret could not be decrypted (listed, and left untouched).
-"""
+ROTATION_PROCEDURE = "\n\n".join(
+    [
+        "Re-encrypt every stored secret under the primary (first) key.",
+        "Rotation without downtime:",
+        "1. `pieces-integration keys generate` prints a new key line.",
+        "2. Deploy with ENCRYPTION_KEY=<new>,<old> (new FIRST). Every replica now seals with "
+        "the new key and still opens values sealed with the old one.",
+        "3. Run `pieces-integration keys rotate` (same configuration). Each secret is "
+        "re-encrypted in its own short transaction; it is safe to interrupt and rerun "
+        "(done rows are skipped).",
+        "4. When it reports `remaining under old keys: 0`, deploy with ENCRYPTION_KEY=<new> alone.",
+        "Exit code 1 if any secret could not be decrypted (listed, and left untouched).",
+    ]
+)
 
 
 @app.command()
