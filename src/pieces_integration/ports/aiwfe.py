@@ -141,8 +141,10 @@ class AIWFEClient(Protocol):
         *,
         asset_id: str,
         suggestions: Sequence[TaskSuggestion],
-        idempotency_key: str,
-    ) -> SuggestionsReceipt: ...
+        idempotency_key: str | None,
+    ) -> SuggestionsReceipt:
+        """Retried only when `idempotency_key` is given."""
+        ...
 
     async def get_chat(self, chat_id: str) -> Chat: ...
 

@@ -255,8 +255,9 @@ class AIWFEHttpClient:
         *,
         asset_id: str,
         suggestions: Sequence[TaskSuggestion],
-        idempotency_key: str,
+        idempotency_key: str | None,
     ) -> SuggestionsReceipt:
+        """Without an idempotency key the POST is sent once: a retry could duplicate it."""
         body = {
             "source": "pieces",
             "asset_id": asset_id,
@@ -269,9 +270,9 @@ class AIWFEHttpClient:
             ),
             "POST",
             f"/v1/users/{_seg(user_id)}/suggestions",
-            idempotent=True,  # safe: the Idempotency-Key makes a repeat a no-op
+            idempotent=idempotency_key is not None,  # the key makes a repeat a no-op
             json=body,
-            headers={"Idempotency-Key": idempotency_key},
+            headers={"Idempotency-Key": idempotency_key} if idempotency_key else {},
             not_found=("aiwfe_user", user_id),
         )
         return result
