@@ -28,6 +28,7 @@ from pieces_integration.ports.infrastructure import Cache, EventBus, Locks
 from pieces_integration.ports.rate_limit import RateLimiter
 from pieces_integration.service_layer.assets import AssetService
 from pieces_integration.service_layer.auth import Authenticator
+from pieces_integration.service_layer.context import ContextService
 from pieces_integration.service_layer.events import EventPublisher
 from pieces_integration.service_layer.health import HealthCheck
 
@@ -47,6 +48,7 @@ class Container:
     rate_limiter: RateLimiter
     events: EventPublisher
     assets: AssetService
+    context: ContextService
     health_checks: list[HealthCheck] = field(default_factory=list)
     extras: dict[str, Any] = field(default_factory=dict)
     _closers: list[Callable[[], Awaitable[object]]] = field(default_factory=list)
@@ -188,6 +190,7 @@ def bootstrap(
         rate_limiter=rate_limiter,
         events=events,
         assets=AssetService(uow, events, asset_limits(settings)),
+        context=ContextService(uow, events),
         health_checks=checks,
     )
     for closer in closers:

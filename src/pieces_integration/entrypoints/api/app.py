@@ -17,17 +17,25 @@ from pieces_integration.bootstrap import Container, bootstrap
 from pieces_integration.config import Settings
 from pieces_integration.entrypoints.api.errors import install_error_handlers
 from pieces_integration.entrypoints.api.middleware import RequestContextMiddleware
-from pieces_integration.entrypoints.api.routes import assets, health
+from pieces_integration.entrypoints.api.routes import assets, context, health, local_auth
 from pieces_integration.observability.metrics import Metrics
+from pieces_integration.service_layer.local_admin import SignInCodes
 
 
-def create_app(settings: Settings, *, container: Container | None = None) -> FastAPI:
+def create_app(
+    settings: Settings,
+    *,
+    container: Container | None = None,
+    signin_codes: SignInCodes | None = None,
+) -> FastAPI:
     metrics = container.metrics if container is not None else Metrics()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         owned = container is None
         app.state.container = container or bootstrap(settings, metrics=metrics)
+        if signin_codes is not None:
+            app.state.container.extras["signin_codes"] = signin_codes
         try:
             yield
         finally:
@@ -49,6 +57,8 @@ def create_app(settings: Settings, *, container: Container | None = None) -> Fas
     app.include_router(health.router)
     # Fixed paths under /assets (search, suggestions) must be included before /{asset_id}.
     app.include_router(assets.router)
+    app.include_router(context.router)
+    app.include_router(local_auth.router)
     app.add_middleware(
         CORSMiddleware,
         allow_origins=settings.server.cors_origins,

@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+import asyncio
 import sys
-from typing import Any, NoReturn
+from collections.abc import Awaitable, Callable
+from typing import Any, NoReturn, TypeVar
 
 import typer
 
+from pieces_integration.adapters.sql import migrate
+from pieces_integration.bootstrap import Container, bootstrap
 from pieces_integration.config import ConfigError, Settings, load_settings
+from pieces_integration.domain.errors import PiecesIntegrationError
+
+T = TypeVar("T")
 
 
 def fail(message: str, code: int = 2) -> NoReturn:
@@ -24,3 +31,26 @@ def settings_or_exit(**overrides: Any) -> Settings:
 
 def is_interactive() -> bool:
     return sys.stdin.isatty()
+
+
+def ensure_schema(settings: Settings) -> None:
+    """The embedded database migrates itself; PostgreSQL is migrated explicitly."""
+    if settings.embedded:
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        migrate.upgrade(settings.sqlalchemy_url)
+
+
+def run_with_container(settings: Settings, work: Callable[[Container], Awaitable[T]]) -> T:
+    """Run one async job against a container built from `settings`, then close it."""
+
+    async def runner() -> T:
+        container = bootstrap(settings)
+        try:
+            return await work(container)
+        finally:
+            await container.aclose()
+
+    try:
+        return asyncio.run(runner())
+    except PiecesIntegrationError as exc:
+        fail(exc.message)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 from pieces_integration import __version__
-from pieces_integration.entrypoints.cli import server
+from pieces_integration.entrypoints.cli import credentials, server
 
 app = typer.Typer(
     name="pieces-integration",
@@ -16,6 +16,8 @@ app = typer.Typer(
 )
 app.command()(server.serve)
 app.command()(server.migrate)
+app.add_typer(credentials.token_app, name="token")
+app.add_typer(credentials.apikey_app, name="apikey")
 
 emulate = typer.Typer(help="Run an emulator of Pieces OS or AIWFE (demos and tests).")
 app.add_typer(emulate, name="emulate")
@@ -41,4 +43,3 @@ def main() -> None:
     except ImportError:  # pragma: no cover - only while an emulator module is being built
         pass
     app()
-

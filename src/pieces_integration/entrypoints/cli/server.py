@@ -6,9 +6,16 @@ import typer
 import uvicorn
 
 from pieces_integration.adapters.sql import migrate as migrations
+from pieces_integration.bootstrap import Container
 from pieces_integration.config import Settings
-from pieces_integration.entrypoints.cli._common import fail, settings_or_exit
+from pieces_integration.entrypoints.cli._common import fail, run_with_container, settings_or_exit
 from pieces_integration.observability.logs import configure_logging
+from pieces_integration.service_layer.local_admin import (
+    SignInCodes,
+    create_local_admin,
+    key_file,
+    write_key_file,
+)
 
 
 def _migrate(settings: Settings, revision: str = "head") -> None:
@@ -17,6 +24,23 @@ def _migrate(settings: Settings, revision: str = "head") -> None:
         migrations.upgrade(settings.sqlalchemy_url, revision, schema=settings.database_schema)
     except Exception as exc:  # surface one clear line; the log has the detail
         fail(f"database migration failed: {type(exc).__name__}: {exc}".splitlines()[0])
+
+
+def _local_sign_in(settings: Settings) -> SignInCodes:
+    if not key_file(settings.data_dir).exists():
+
+        async def work(container: Container) -> str:
+            return await create_local_admin(container.uow)
+
+        path = write_key_file(settings.data_dir, run_with_container(settings, work))
+        typer.echo(f"Created the local admin; its API key is in {path}")
+    codes = SignInCodes()
+    host = "127.0.0.1" if settings.server.host in ("0.0.0.0", "::") else settings.server.host
+    typer.echo(
+        "Sign in (one-time link, valid 15 minutes):\n"
+        f"    http://{host}:{settings.server.port}/api/v1/auth/local-signin?code={codes.issue()}"
+    )
+    return codes
 
 
 def serve(
@@ -40,8 +64,9 @@ def serve(
         _migrate(settings)
     from pieces_integration.entrypoints.api.app import create_app
 
+    codes = _local_sign_in(settings) if settings.embedded else None
     config = uvicorn.Config(
-        create_app(settings),
+        create_app(settings, signin_codes=codes),
         host=settings.server.host,
         port=settings.server.port,
         log_config=None,
