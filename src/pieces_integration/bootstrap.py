@@ -15,6 +15,7 @@ import httpx
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from pieces_integration.adapters.crypto import SecretBox, build_secret_box
 from pieces_integration.adapters.local_secrets import load_or_create_secret
 from pieces_integration.adapters.memory import MemoryCache, MemoryEventBus, MemoryLocks
 from pieces_integration.adapters.rate_limiters import MemoryRateLimiter
@@ -49,6 +50,7 @@ class Container:
     events: EventPublisher
     assets: AssetService
     context: ContextService
+    secrets: SecretBox
     health_checks: list[HealthCheck] = field(default_factory=list)
     extras: dict[str, Any] = field(default_factory=dict)
     _closers: list[Callable[[], Awaitable[object]]] = field(default_factory=list)
@@ -191,6 +193,11 @@ def bootstrap(
         events=events,
         assets=AssetService(uow, events, asset_limits(settings)),
         context=ContextService(uow, events),
+        secrets=build_secret_box(
+            settings.encryption_key.get_secret_value() if settings.encryption_key else None,
+            env=settings.env,
+            data_dir=settings.data_dir,
+        ),
         health_checks=checks,
     )
     for closer in closers:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 from pieces_integration import __version__
-from pieces_integration.entrypoints.cli import credentials, server
+from pieces_integration.entrypoints.cli import credentials, keys, server
 
 app = typer.Typer(
     name="pieces-integration",
@@ -18,6 +18,7 @@ app.command()(server.serve)
 app.command()(server.migrate)
 app.add_typer(credentials.token_app, name="token")
 app.add_typer(credentials.apikey_app, name="apikey")
+app.add_typer(keys.app, name="keys")
 
 emulate = typer.Typer(help="Run an emulator of Pieces OS or AIWFE (demos and tests).")
 app.add_typer(emulate, name="emulate")

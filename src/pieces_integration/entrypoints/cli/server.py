@@ -5,9 +5,10 @@ from __future__ import annotations
 import typer
 import uvicorn
 
+from pieces_integration.adapters.crypto import build_secret_box
 from pieces_integration.adapters.sql import migrate as migrations
 from pieces_integration.bootstrap import Container
-from pieces_integration.config import Settings
+from pieces_integration.config import ConfigError, Settings
 from pieces_integration.entrypoints.cli._common import fail, run_with_container, settings_or_exit
 from pieces_integration.observability.logs import configure_logging
 from pieces_integration.service_layer.local_admin import (
@@ -24,6 +25,18 @@ def _migrate(settings: Settings, revision: str = "head") -> None:
         migrations.upgrade(settings.sqlalchemy_url, revision, schema=settings.database_schema)
     except Exception as exc:  # surface one clear line; the log has the detail
         fail(f"database migration failed: {type(exc).__name__}: {exc}".splitlines()[0])
+
+
+def _preflight(settings: Settings) -> None:
+    """Fail before serving, with one line, on what only shows when adapters are built."""
+    try:
+        build_secret_box(
+            settings.encryption_key.get_secret_value() if settings.encryption_key else None,
+            env=settings.env,
+            data_dir=settings.data_dir,
+        )
+    except ConfigError as exc:
+        fail(f"invalid configuration: {exc}")
 
 
 def _local_sign_in(settings: Settings) -> SignInCodes:
@@ -60,6 +73,7 @@ def serve(
     if host is not None:
         settings.server.host = host
     configure_logging(settings.monitoring.log_level, settings.log_format)
+    _preflight(settings)
     if migrate if migrate is not None else settings.embedded:
         _migrate(settings)
     from pieces_integration.entrypoints.api.app import create_app
