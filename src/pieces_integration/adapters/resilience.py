@@ -131,8 +131,8 @@ class TokenBucket:
     def try_acquire(self) -> float:
         """Take a token and return 0, or return the seconds until one is available."""
         self._refill()
-        if self._tokens >= 1.0:
-            self._tokens -= 1.0
+        if self._tokens >= 1.0 - 1e-9:  # float drift must not spin on a vanishing wait
+            self._tokens = max(0.0, self._tokens - 1.0)
             return 0.0
         return (1.0 - self._tokens) / self.rate
 

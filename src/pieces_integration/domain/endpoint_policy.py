@@ -123,8 +123,12 @@ def refusal_reason(addresses: list[IPAddress]) -> str | None:
     for address in addresses:
         kind = classify(address)
         if kind not in ALLOWED_CLASSES:
+            embedded = (
+                _embedded_ipv4(address) if isinstance(address, ipaddress.IPv6Address) else None
+            )
+            shown = f"{address} (carrying {embedded})" if embedded is not None else str(address)
             return (
-                f"{address} is a {kind.value.replace('_', ' ')} address; a Pieces OS URL must "
+                f"{shown} is a {kind.value.replace('_', ' ')} address; a Pieces OS URL must "
                 "point at a loopback, private, link-local or unique-local address"
             )
     return None
