@@ -51,6 +51,15 @@ def _limit(request: Request, default: int) -> int:
     return value
 
 
+def _query(request: Request, **max_lengths: int) -> None:
+    """Reject query parameters the contract does not declare, or longer than it allows."""
+    for name, value in request.query_params.multi_items():
+        if name not in max_lengths:
+            raise _Invalid(f"unknown query parameter {name!r}")
+        if len(value) > max_lengths[name]:
+            raise _Invalid(f"query parameter {name!r} is longer than {max_lengths[name]}")
+
+
 async def _json_object(request: Request) -> dict[str, Any]:
     try:
         body = await request.json()
@@ -158,6 +167,7 @@ def build_app(
         return JSONResponse(receipt, status_code=201)
 
     async def list_suggestions(request: Request) -> Response:
+        _query(request, asset_id=200)
         user_id = request.path_params["user_id"]
         state.context(user_id)
         asset_id = request.query_params.get("asset_id")
@@ -172,6 +182,7 @@ def build_app(
         return JSONResponse(chat)
 
     async def task_templates(request: Request) -> Response:
+        _query(request, keywords=2000, current_task=500, limit=10)
         state.context(request.path_params["user_id"])
         limit = _limit(request, 10)
         raw = request.query_params.get("keywords", "")
@@ -180,12 +191,14 @@ def build_app(
         return JSONResponse({"data": data})
 
     async def docs_search(request: Request) -> Response:
+        _query(request, q=1000, limit=10)
         query = request.query_params.get("q", "")
         if not query.strip():
             raise _Invalid("q is required")
         return JSONResponse({"data": state.search_docs(query, _limit(request, 10))})
 
     async def frequent_items(request: Request) -> Response:
+        _query(request, type=20, limit=10)
         user_id = request.path_params["user_id"]
         state.context(user_id)
         types = request.query_params.getlist("type")
@@ -273,27 +286,44 @@ def build_app(
 
         return wrapped
 
+    def methods(**handlers: Handler) -> Handler:
+        # One route per path, so a 405 lists every method the path supports in `Allow`.
+        allow = ", ".join(sorted({*handlers, *(["HEAD"] if "GET" in handlers else [])}))
+
+        async def dispatch(request: Request) -> Response:
+            method = "GET" if request.method == "HEAD" else request.method
+            handler = handlers.get(method)
+            if handler is None:
+                response = problem(405, "Method Not Allowed")
+                response.headers["Allow"] = allow
+                return response
+            return await handler(request)
+
+        return dispatch
+
+    everything = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
+    contract_routes = {
+        "/v1/health": methods(GET=contract(health, public=True)),
+        "/v1/users/{user_id}/context": methods(
+            GET=contract(get_context), PATCH=contract(patch_context)
+        ),
+        "/v1/users/{user_id}/suggestions": methods(
+            POST=contract(create_suggestions), GET=contract(list_suggestions)
+        ),
+        "/v1/chats/{chat_id}": methods(GET=contract(get_chat)),
+        "/v1/users/{user_id}/task-templates": methods(GET=contract(task_templates)),
+        "/v1/docs/search": methods(GET=contract(docs_search)),
+        "/v1/users/{user_id}/frequent-items": methods(GET=contract(frequent_items)),
+        "/_emulator/state": methods(GET=control(control_state)),
+        "/_emulator/users": methods(POST=control(control_user)),
+        "/_emulator/chats": methods(POST=control(control_chat)),
+        "/_emulator/chats/{chat_id}/messages": methods(POST=control(control_message)),
+        "/_emulator/webhooks/send": methods(POST=control(control_send)),
+        "/_emulator/webhooks/target": methods(PUT=control(control_target)),
+        "/_emulator/faults": methods(POST=control(control_faults)),
+    }
     return Starlette(
         routes=[
-            Route("/v1/health", contract(health, public=True), methods=["GET"]),
-            Route("/v1/users/{user_id}/context", contract(get_context), methods=["GET"]),
-            Route("/v1/users/{user_id}/context", contract(patch_context), methods=["PATCH"]),
-            Route(
-                "/v1/users/{user_id}/suggestions", contract(create_suggestions), methods=["POST"]
-            ),
-            Route("/v1/users/{user_id}/suggestions", contract(list_suggestions), methods=["GET"]),
-            Route("/v1/chats/{chat_id}", contract(get_chat), methods=["GET"]),
-            Route("/v1/users/{user_id}/task-templates", contract(task_templates), methods=["GET"]),
-            Route("/v1/docs/search", contract(docs_search), methods=["GET"]),
-            Route("/v1/users/{user_id}/frequent-items", contract(frequent_items), methods=["GET"]),
-            Route("/_emulator/state", control(control_state), methods=["GET"]),
-            Route("/_emulator/users", control(control_user), methods=["POST"]),
-            Route("/_emulator/chats", control(control_chat), methods=["POST"]),
-            Route(
-                "/_emulator/chats/{chat_id}/messages", control(control_message), methods=["POST"]
-            ),
-            Route("/_emulator/webhooks/send", control(control_send), methods=["POST"]),
-            Route("/_emulator/webhooks/target", control(control_target), methods=["PUT"]),
-            Route("/_emulator/faults", control(control_faults), methods=["POST"]),
+            Route(path, handler, methods=everything) for path, handler in contract_routes.items()
         ]
     )
