@@ -32,6 +32,7 @@ from pieces_integration.service_layer.auth import Authenticator
 from pieces_integration.service_layer.context import ContextService
 from pieces_integration.service_layer.events import EventPublisher
 from pieces_integration.service_layer.health import HealthCheck
+from pieces_integration.service_layer.privacy import PrivacyService
 
 
 @dataclass
@@ -51,6 +52,7 @@ class Container:
     assets: AssetService
     context: ContextService
     secrets: SecretBox
+    privacy: PrivacyService
     health_checks: list[HealthCheck] = field(default_factory=list)
     extras: dict[str, Any] = field(default_factory=dict)
     _closers: list[Callable[[], Awaitable[object]]] = field(default_factory=list)
@@ -198,6 +200,7 @@ def bootstrap(
             env=settings.env,
             data_dir=settings.data_dir,
         ),
+        privacy=PrivacyService(uow, cache),
         health_checks=checks,
     )
     for closer in closers:

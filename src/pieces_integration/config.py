@@ -43,6 +43,7 @@ class ServerSettings(BaseModel):
     websocket_port: int | None = Field(None, ge=1, le=65535)
     cors_origins: list[str] = Field(default_factory=lambda: ["http://localhost:3000"])
     max_body_bytes: int = Field(2 * 1024 * 1024, ge=1024)
+    max_import_bytes: int = Field(512 * 1024 * 1024, ge=1024)  # POST /users/{id}/import
 
     @field_validator("cors_origins", mode="before")
     @classmethod

@@ -254,3 +254,16 @@ class AuditEntry:
     request_id: str | None = None
     at: datetime = dc_field(default_factory=utcnow)
     id: int | None = None
+
+
+@dataclass(slots=True)
+class SuggestionFeedback:
+    """What a user did with a suggestion: shown, accepted, copied or dismissed."""
+
+    user_id: str
+    suggestion_id: str
+    action: str
+    asset_id: str | None = None
+    context_hash: str | None = None
+    created_at: datetime = dc_field(default_factory=utcnow)
+    id: int | None = None

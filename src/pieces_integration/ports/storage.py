@@ -16,6 +16,7 @@ from pieces_integration.domain.model import (
     ContextChange,
     OutboxMessage,
     Side,
+    SuggestionFeedback,
     SyncRun,
     User,
     UserContext,
@@ -43,6 +44,7 @@ class AssetRepository(Protocol):
     async def find_by_remote_id(self, user_id: str, side: Side, remote_id: str) -> Asset | None: ...
     async def save_link(self, user_id: str, link: AssetLink) -> None: ...
     async def touch(self, asset_id: str, at: datetime) -> None: ...
+    async def links_for(self, asset_ids: list[str]) -> dict[str, list[AssetLink]]: ...
 
 
 class ContextRepository(Protocol):
@@ -104,6 +106,19 @@ class SyncRunRepository(Protocol):
     async def latest(self, user_id: str, *, status: str | None = None) -> SyncRun | None: ...
 
 
+class FeedbackRepository(Protocol):
+    async def add(self, feedback: SuggestionFeedback) -> None: ...
+    async def for_user(
+        self, user_id: str, *, asset_id: str | None = None
+    ) -> list[SuggestionFeedback]: ...
+
+
+class UserDataPurger(Protocol):
+    """Removes every row of a user that has no foreign key to `users` (outbox, inbox)."""
+
+    async def purge(self, user_id: str) -> int: ...
+
+
 class WebhookInbox(Protocol):
     async def record_once(
         self, event_id: str, *, source: str, type: str, user_id: str | None, at: datetime
@@ -122,6 +137,8 @@ class UnitOfWork(Protocol):
     outbox: OutboxRepository
     sync_runs: SyncRunRepository
     webhooks: WebhookInbox
+    feedback: FeedbackRepository
+    purger: UserDataPurger
 
     async def __aenter__(self) -> Self: ...
     async def __aexit__(

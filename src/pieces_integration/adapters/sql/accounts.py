@@ -34,6 +34,7 @@ class SqlUserRepository:
             "display_name": user.display_name,
             "consent": asdict(user.consent),
             "settings": user.settings,
+            "created_at": user.created_at,
             "updated_at": user.updated_at,
         }
 
@@ -54,7 +55,7 @@ class SqlUserRepository:
 
     async def add(self, user: User) -> None:
         await self._conn.execute(
-            sa.insert(users).values(id=user.id, created_at=user.created_at, **self._values(user))
+            sa.insert(users).values(id=user.id, **self._values(user))
         )
 
     async def update(self, user: User) -> None:

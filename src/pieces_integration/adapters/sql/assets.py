@@ -61,6 +61,17 @@ def _to_asset(row: sa.Row[Any], tags: list[str]) -> Asset:
     )
 
 
+def _to_link(row: sa.Row[Any]) -> AssetLink:
+    return AssetLink(
+        asset_id=row.asset_id,
+        side=Side(row.side),
+        remote_id=row.remote_id,
+        base_hash=row.base_hash,
+        base_version=row.base_version,
+        synced_at=aware(row.synced_at),
+    )
+
+
 class SqlAssetRepository:
     def __init__(self, connection: AsyncConnection) -> None:
         self._conn = connection
@@ -177,6 +188,19 @@ class SqlAssetRepository:
         )
         return await self._materialise(list(rows.all()))
 
+    async def links_for(self, asset_ids: list[str]) -> dict[str, list[AssetLink]]:
+        found: dict[str, list[AssetLink]] = defaultdict(list)
+        if not asset_ids:
+            return found
+        rows = await self._conn.execute(
+            sa.select(asset_links)
+            .where(asset_links.c.asset_id.in_(asset_ids))
+            .order_by(asset_links.c.asset_id, asset_links.c.side)
+        )
+        for row in rows:
+            found[row.asset_id].append(_to_link(row))
+        return found
+
     async def get_link(self, asset_id: str, side: Side) -> AssetLink | None:
         row = (
             await self._conn.execute(
@@ -185,16 +209,7 @@ class SqlAssetRepository:
                 )
             )
         ).first()
-        if row is None:
-            return None
-        return AssetLink(
-            asset_id=row.asset_id,
-            side=Side(row.side),
-            remote_id=row.remote_id,
-            base_hash=row.base_hash,
-            base_version=row.base_version,
-            synced_at=aware(row.synced_at),
-        )
+        return None if row is None else _to_link(row)
 
     async def find_by_remote_id(self, user_id: str, side: Side, remote_id: str) -> Asset | None:
         row = (

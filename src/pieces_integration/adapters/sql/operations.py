@@ -252,3 +252,15 @@ class SqlWebhookInbox:
         except IntegrityError:
             return False
         return True
+
+
+class SqlUserDataPurger:
+    def __init__(self, connection: AsyncConnection) -> None:
+        self._conn = connection
+
+    async def purge(self, user_id: str) -> int:
+        removed = 0
+        for table in (outbox, webhook_events):
+            result = await self._conn.execute(sa.delete(table).where(table.c.user_id == user_id))
+            removed += result.rowcount or 0
+        return removed

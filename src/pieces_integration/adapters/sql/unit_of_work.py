@@ -23,9 +23,11 @@ from pieces_integration.adapters.sql.accounts import (
 from pieces_integration.adapters.sql.assets import SqlAssetRepository
 from pieces_integration.adapters.sql.contexts import SqlContextRepository
 from pieces_integration.adapters.sql.engine import is_sqlite
+from pieces_integration.adapters.sql.feedback import SqlFeedbackRepository
 from pieces_integration.adapters.sql.operations import (
     SqlOutboxRepository,
     SqlSyncRunRepository,
+    SqlUserDataPurger,
     SqlWebhookInbox,
 )
 from pieces_integration.ports.storage import (
@@ -34,8 +36,10 @@ from pieces_integration.ports.storage import (
     AuditRepository,
     ConnectionRepository,
     ContextRepository,
+    FeedbackRepository,
     OutboxRepository,
     SyncRunRepository,
+    UserDataPurger,
     UserRepository,
     WebhookInbox,
 )
@@ -52,6 +56,8 @@ class SqlUnitOfWork:
     outbox: OutboxRepository
     sync_runs: SyncRunRepository
     webhooks: WebhookInbox
+    feedback: FeedbackRepository
+    purger: UserDataPurger
 
     def __init__(
         self, engine: AsyncEngine, *, write_lock: asyncio.Lock | None, readonly: bool = False
@@ -87,6 +93,8 @@ class SqlUnitOfWork:
         self.outbox = SqlOutboxRepository(conn)
         self.sync_runs = SqlSyncRunRepository(conn)
         self.webhooks = SqlWebhookInbox(conn)
+        self.feedback = SqlFeedbackRepository(conn)
+        self.purger = SqlUserDataPurger(conn)
         return self
 
     async def __aexit__(

@@ -17,7 +17,7 @@ from pieces_integration.bootstrap import Container, bootstrap
 from pieces_integration.config import Settings
 from pieces_integration.entrypoints.api.errors import install_error_handlers
 from pieces_integration.entrypoints.api.middleware import RequestContextMiddleware
-from pieces_integration.entrypoints.api.routes import assets, context, health, local_auth
+from pieces_integration.entrypoints.api.routes import assets, context, health, local_auth, users
 from pieces_integration.observability.metrics import Metrics
 from pieces_integration.service_layer.local_admin import SignInCodes
 
@@ -58,6 +58,7 @@ def create_app(
     # Fixed paths under /assets (search, suggestions) must be included before /{asset_id}.
     app.include_router(assets.router)
     app.include_router(context.router)
+    app.include_router(users.router)
     app.include_router(local_auth.router)
     app.add_middleware(
         CORSMiddleware,
@@ -68,6 +69,9 @@ def create_app(
         expose_headers=["X-Request-ID", "Retry-After", "RateLimit-Limit", "RateLimit-Remaining"],
     )
     app.add_middleware(
-        RequestContextMiddleware, metrics=metrics, max_body_bytes=settings.server.max_body_bytes
+        RequestContextMiddleware,
+        metrics=metrics,
+        max_body_bytes=settings.server.max_body_bytes,
+        max_import_bytes=settings.server.max_import_bytes,
     )
     return app

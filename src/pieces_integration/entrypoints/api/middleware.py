@@ -29,10 +29,13 @@ def _header(scope: Scope, name: bytes) -> str | None:
 
 
 class RequestContextMiddleware:
-    def __init__(self, app: ASGIApp, *, metrics: Metrics, max_body_bytes: int) -> None:
+    def __init__(
+        self, app: ASGIApp, *, metrics: Metrics, max_body_bytes: int, max_import_bytes: int
+    ) -> None:
         self.app = app
         self.metrics = metrics
         self.max_body_bytes = max_body_bytes
+        self.max_import_bytes = max_import_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] not in ("http", "websocket"):
@@ -53,7 +56,9 @@ class RequestContextMiddleware:
     async def _http(self, scope: Scope, receive: Receive, send: Send, request_id: str) -> None:
         started = time.perf_counter()
         status = 500
-        limit = self.max_body_bytes
+        # A user's import document is the one legitimately large body.
+        is_import = scope.get("method") == "POST" and scope.get("path", "").endswith("/import")
+        limit = self.max_import_bytes if is_import else self.max_body_bytes
         declared = _header(scope, b"content-length")
         received = 0
 

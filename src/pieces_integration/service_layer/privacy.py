@@ -1,0 +1,315 @@
+"""Privacy (spec 8.1): export all of a user's data, import it back, purge it, consent.
+
+The export is one JSON document, streamed so a library of any size never sits in memory.
+Import restores exactly what was exported (ids, versions, timestamps, sync links).
+Deletion removes the user from the database, the cache and every registered index (the
+vector store registers itself); the audit record of the deletion stays.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+from typing import Any
+
+from pieces_integration.domain.auth import Principal, ensure_can_write, resolve_user
+from pieces_integration.domain.errors import Conflict, InvalidInput, NotFound
+from pieces_integration.domain.model import (
+    AIWFEContextState,
+    Asset,
+    AssetLink,
+    AssetSource,
+    AuditEntry,
+    Consent,
+    ContextChange,
+    PiecesContextState,
+    Role,
+    Side,
+    SuggestionFeedback,
+    User,
+    UserContext,
+    utcnow,
+)
+from pieces_integration.domain.queries import AssetQuery
+from pieces_integration.ports.infrastructure import Cache
+from pieces_integration.ports.storage import UnitOfWorkFactory
+from pieces_integration.service_layer.events import asset_payload, to_jsonable
+
+EXPORT_FORMAT = "pieces-integration-export"
+EXPORT_VERSION = 1
+_PAGE = 500
+
+UserPurgeHook = Callable[[str], Awaitable[object]]
+
+
+def _dt(value: Any) -> datetime | None:
+    return None if value is None else datetime.fromisoformat(str(value))
+
+
+def _dt_required(value: Any) -> datetime:
+    return datetime.fromisoformat(str(value))
+
+
+def user_cache_prefix(user_id: str) -> str:
+    """Every cache key about a user starts with this, so deletion can find them all."""
+    return f"user:{user_id}:"
+
+
+@dataclass
+class PrivacyService:
+    uow: UnitOfWorkFactory
+    cache: Cache
+    purge_hooks: list[UserPurgeHook] = field(default_factory=list)
+
+    # --- consent -------------------------------------------------------------------------
+
+    async def consent(self, principal: Principal, user_id: str) -> Consent:
+        owner = resolve_user(principal, user_id)
+        async with self.uow(readonly=True) as uow:
+            user = await uow.users.get(owner)
+        return user.consent if user else Consent()
+
+    async def set_consent(
+        self, principal: Principal, user_id: str, changes: dict[str, Any]
+    ) -> Consent:
+        ensure_can_write(principal)
+        owner = resolve_user(principal, user_id)
+        async with self.uow() as uow:
+            user = await uow.users.get(owner)
+            if user is None:
+                user = User(
+                    id=owner, role=Role.USER if owner != principal.user_id else principal.role
+                )
+                await uow.users.add(user)
+            before = asdict(user.consent)
+            user.consent = Consent(**{**before, **changes})
+            user.updated_at = utcnow()
+            await uow.users.update(user)
+            await uow.audit.add(
+                AuditEntry(
+                    "consent_changed",
+                    actor_id=principal.user_id,
+                    user_id=owner,
+                    details={"from": before, "to": asdict(user.consent)},
+                )
+            )
+            await uow.commit()
+        return user.consent
+
+    # --- export --------------------------------------------------------------------------
+
+    async def export(self, principal: Principal, user_id: str) -> AsyncIterator[bytes]:
+        """Check access and audit now; the returned iterator streams the document."""
+        owner = resolve_user(principal, user_id)
+        async with self.uow() as uow:
+            if await uow.users.get(owner) is None:
+                raise NotFound("user", owner)
+            await uow.audit.add(
+                AuditEntry("user_exported", actor_id=principal.user_id, user_id=owner)
+            )
+            await uow.commit()
+        return self._stream(owner)
+
+    async def _stream(self, owner: str) -> AsyncIterator[bytes]:
+        async with self.uow(readonly=True) as uow:
+            user = await uow.users.get(owner)
+            if user is None:  # deleted between the check and the stream
+                return
+            head = {
+                "format": EXPORT_FORMAT,
+                "version": EXPORT_VERSION,
+                "exported_at": utcnow().isoformat(),
+                "user": to_jsonable(user),
+            }
+            yield json.dumps(head)[:-1].encode() + b', "assets": ['
+            cursor: str | None = None
+            first = True
+            while True:
+                page = await uow.assets.page(owner, AssetQuery(limit=_PAGE, cursor=cursor))
+                links = await uow.assets.links_for([asset.id for asset in page.items])
+                for asset in page.items:
+                    record = asset_payload(asset)
+                    record["links"] = [to_jsonable(link) for link in links.get(asset.id, [])]
+                    yield (b"" if first else b", ") + json.dumps(record).encode()
+                    first = False
+                if page.next_cursor is None:
+                    break
+                cursor = page.next_cursor
+            context = await uow.contexts.get(owner)
+            history = await uow.contexts.history(owner, limit=1_000_000)
+            feedback = await uow.feedback.for_user(owner)
+            tail = {
+                "context": to_jsonable(context) if context else None,
+                "context_history": to_jsonable(list(reversed(history))),
+                "suggestion_feedback": to_jsonable(feedback),
+            }
+            yield b"], " + json.dumps(tail)[1:].encode()
+
+    # --- import --------------------------------------------------------------------------
+
+    async def import_(self, principal: Principal, user_id: str, document: dict[str, Any]) -> int:
+        """Restore an export into an empty account; returns the number of assets restored."""
+        ensure_can_write(principal)
+        owner = resolve_user(principal, user_id)
+        if document.get("format") != EXPORT_FORMAT or document.get("version") != EXPORT_VERSION:
+            raise InvalidInput(
+                f"not a {EXPORT_FORMAT} version {EXPORT_VERSION} document", field="format"
+            )
+        try:
+            user, assets, context, history, feedback = _parse(owner, document)
+        except (KeyError, TypeError, ValueError) as exc:
+            raise InvalidInput(f"malformed export document: {exc}", field="body") from None
+        async with self.uow() as uow:
+            existing = await uow.users.get(owner)
+            if existing is not None and (
+                await uow.assets.count(owner) or await uow.contexts.get(owner)
+            ):
+                raise Conflict(
+                    "the user already has data; delete the user before importing",
+                    details={"user_id": owner},
+                )
+            if existing is None:
+                await uow.users.add(user)
+            else:
+                await uow.users.update(user)
+            for asset, links in assets:
+                await uow.assets.add(asset)
+                for link in links:
+                    await uow.assets.save_link(owner, link)
+            if context is not None:
+                await uow.contexts.save(context)
+            for change in history:
+                await uow.contexts.add_change(change)
+            for item in feedback:
+                await uow.feedback.add(item)
+            await uow.audit.add(
+                AuditEntry(
+                    "user_imported",
+                    actor_id=principal.user_id,
+                    user_id=owner,
+                    details={"assets": len(assets)},
+                )
+            )
+            await uow.commit()
+        return len(assets)
+
+    # --- deletion ------------------------------------------------------------------------
+
+    async def delete(self, principal: Principal, user_id: str) -> None:
+        ensure_can_write(principal)
+        owner = resolve_user(principal, user_id)
+        async with self.uow() as uow:
+            if await uow.users.get(owner) is None:
+                raise NotFound("user", owner)
+            await uow.purger.purge(owner)  # rows without a foreign key to users
+            await uow.users.delete(owner)  # cascades to everything else
+            await uow.audit.add(
+                AuditEntry("user_deleted", actor_id=principal.user_id, user_id=owner)
+            )
+            await uow.commit()
+        await self.cache.delete_prefix(user_cache_prefix(owner))
+        for hook in self.purge_hooks:
+            await hook(owner)
+
+
+def _parse(
+    owner: str, document: dict[str, Any]
+) -> tuple[
+    User,
+    list[tuple[Asset, list[AssetLink]]],
+    UserContext | None,
+    list[ContextChange],
+    list[SuggestionFeedback],
+]:
+    raw_user = document["user"]
+    user = User(
+        id=owner,
+        role=Role(raw_user.get("role", "user")),
+        email=raw_user.get("email"),
+        display_name=raw_user.get("display_name"),
+        consent=Consent(**raw_user.get("consent", {})),
+        settings=dict(raw_user.get("settings", {})),
+        created_at=_dt_required(raw_user["created_at"]),
+        updated_at=_dt_required(raw_user["updated_at"]),
+    )
+    assets = []
+    for raw in document.get("assets", []):
+        asset = Asset(
+            id=str(raw["id"]),
+            user_id=owner,
+            name=str(raw["name"]),
+            content=str(raw["content"]),
+            description=raw.get("description"),
+            language=raw.get("language"),
+            tags=[str(tag) for tag in raw.get("tags", [])],
+            source=AssetSource(raw.get("source", "user")),
+            source_id=raw.get("source_id"),
+            metadata=dict(raw.get("metadata", {})),
+            created_at=_dt_required(raw["created_at"]),
+            updated_at=_dt_required(raw["updated_at"]),
+            last_accessed=_dt(raw.get("last_accessed")),
+            usage_count=int(raw.get("usage_count", 0)),
+            version=int(raw.get("version", 1)),
+        )
+        links = [
+            AssetLink(
+                asset_id=asset.id,
+                side=Side(link["side"]),
+                remote_id=str(link["remote_id"]),
+                base_hash=link.get("base_hash"),
+                base_version=link.get("base_version"),
+                synced_at=_dt(link.get("synced_at")),
+            )
+            for link in raw.get("links", [])
+        ]
+        assets.append((asset, links))
+    context = None
+    if document.get("context"):
+        raw_ctx = document["context"]
+        pieces = raw_ctx.get("pieces_context")
+        aiwfe = raw_ctx.get("aiwfe_context")
+        context = UserContext(
+            user_id=owner,
+            workspace_id=raw_ctx.get("workspace_id"),
+            current_task=raw_ctx.get("current_task"),
+            active_project=raw_ctx.get("active_project"),
+            active_files=list(raw_ctx.get("active_files", [])),
+            recent_assets=list(raw_ctx.get("recent_assets", [])),
+            keywords=list(raw_ctx.get("keywords", [])),
+            language_preferences=list(raw_ctx.get("language_preferences", [])),
+            last_updated=_dt_required(raw_ctx["last_updated"]),
+            pieces_context=PiecesContextState(
+                connected=bool(pieces.get("connected")),
+                last_sync=_dt(pieces.get("last_sync")),
+                sync_status=str(pieces.get("sync_status", "idle")),
+            )
+            if pieces
+            else None,
+            aiwfe_context=AIWFEContextState(**aiwfe) if aiwfe else None,
+            version=int(raw_ctx.get("version", 0)),
+        )
+    history = [
+        ContextChange(
+            user_id=owner,
+            field=str(raw["field"]),
+            old_value=raw.get("old_value"),
+            new_value=raw.get("new_value"),
+            source=str(raw["source"]),
+            changed_at=_dt_required(raw["changed_at"]),
+        )
+        for raw in document.get("context_history", [])
+    ]
+    feedback = [
+        SuggestionFeedback(
+            user_id=owner,
+            suggestion_id=str(raw["suggestion_id"]),
+            action=str(raw["action"]),
+            asset_id=raw.get("asset_id"),
+            context_hash=raw.get("context_hash"),
+            created_at=_dt_required(raw["created_at"]),
+        )
+        for raw in document.get("suggestion_feedback", [])
+    ]
+    return user, assets, context, history, feedback
