@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from functools import lru_cache
 
 # A run of letters/digits/underscores: one identifier or word.
 _WORD = re.compile(r"[A-Za-z0-9_]+")
@@ -41,10 +42,7 @@ STOP_WORDS: frozenset[str] = frozenset(
 MAX_TOKEN_LENGTH = 40
 
 
-def _stem(word: str) -> str:
-    """Strip common English inflections; leave short words and code-ish words alone."""
-    if len(word) <= 3 or word.isdigit():
-        return word
+def _strip_inflection(word: str) -> str:
     if word.endswith("ies") and len(word) > 4:
         return word[:-3] + "y"
     if word.endswith("sses"):
@@ -60,6 +58,37 @@ def _stem(word: str) -> str:
     return word
 
 
+def _stem(word: str) -> str:
+    """Strip common English inflections; leave short words and numbers alone.
+
+    A final "e" is dropped after stripping so "parse", "parses", "parsed" and "parsing" all
+    become "pars", and a doubled final consonant is undoubled ("running" -> "run").
+    """
+    if len(word) <= 3 or word.isdigit():
+        return word
+    stem = _strip_inflection(word)
+    if len(stem) >= 4 and stem.endswith("e") and not stem.endswith("ee"):
+        stem = stem[:-1]
+    if len(stem) >= 4 and stem[-1] == stem[-2] and stem[-1] not in "aeiouls":
+        stem = stem[:-1]
+    return stem
+
+
+@lru_cache(maxsize=1 << 16)
+def _word_terms(word: str, stem: bool) -> tuple[str, ...]:
+    """Terms of one word; cached because code repeats the same identifiers constantly."""
+    parts = split_identifier(word)
+    terms: list[str] = []
+    whole = word.strip("_").lower()
+    if len(parts) > 1 and whole not in STOP_WORDS:
+        terms.append(whole)
+    for part in parts:
+        if part in STOP_WORDS or (len(part) == 1 and not part.isdigit()):
+            continue
+        terms.append(_stem(part) if stem else part)
+    return tuple(terms)
+
+
 def split_identifier(identifier: str) -> list[str]:
     """`read_configFile2` -> ["read", "config", "file", "2"] (lowercased, unstemmed)."""
     parts: list[str] = []
@@ -70,18 +99,9 @@ def split_identifier(identifier: str) -> list[str]:
 
 def iter_tokens(text: str, *, stem: bool = True) -> Iterator[str]:
     """Yield the searchable terms of `text` in order (duplicates kept, for term frequency)."""
-    for match in _WORD.finditer(text):
-        word = match.group()
-        if len(word) > MAX_TOKEN_LENGTH:
-            continue
-        parts = split_identifier(word)
-        whole = word.strip("_").lower()
-        if len(parts) > 1 and whole not in STOP_WORDS:
-            yield whole
-        for part in parts:
-            if part in STOP_WORDS or (len(part) == 1 and not part.isdigit()):
-                continue
-            yield _stem(part) if stem else part
+    for word in _WORD.findall(text):
+        if len(word) <= MAX_TOKEN_LENGTH:
+            yield from _word_terms(word, stem)
 
 
 def tokenize(text: str, *, stem: bool = True) -> list[str]:
