@@ -12,6 +12,7 @@ import pytest
 from pieces_integration.adapters.aiwfe import AIWFEHttpClient
 from pieces_integration.adapters.code_analysis import TreeSitterCodeAnalyzer
 from pieces_integration.domain.model import Asset, Consent, OutboxMessage, User
+from pieces_integration.domain.queries import AssetQuery
 from pieces_integration.domain.webhook_events import DuplicateWebhookEvent, parse_webhook_event
 from pieces_integration.emulators.aiwfe import running_aiwfe_emulator
 from pieces_integration.ports.aiwfe import Chat, ChatMessage
@@ -76,21 +77,29 @@ async def outbox(uow_factory: UnitOfWorkFactory) -> list[OutboxMessage]:
     return sorted(messages, key=lambda m: m.id or 0)
 
 
-async def test_chat_message_becomes_one_asset_command_per_code_block(
+async def aiwfe_assets(uow_factory: UnitOfWorkFactory) -> list[Asset]:
+    async with uow_factory() as uow:
+        page = await uow.assets.page(USER, AssetQuery(tags=("aiwfe-chat",), limit=100))
+        await uow.rollback()
+    return sorted(page.items, key=lambda a: a.name)
+
+
+async def test_chat_message_becomes_one_asset_per_code_block(
     uow_factory: UnitOfWorkFactory,
 ) -> None:
     await add_user(uow_factory)
     outcome = await handle_aiwfe_event(parse_webhook_event(event()), uow_factory=uow_factory)
     assert (outcome.status, outcome.actions) == ("processed", 2)
-    messages = await outbox(uow_factory)
-    assert [(m.target, m.operation) for m in messages] == [("pieces", "create_asset")] * 2
-    payloads = [m.payload for m in messages]
-    assert [(p["language"], p["tags"], p["source"], p["source_id"]) for p in payloads] == [
-        ("sql", ["aiwfe-chat", "sql"], "aiwfe", "chat_1"),
+    assets = await aiwfe_assets(uow_factory)
+    assert [(a.language, sorted(a.tags), a.source.value, a.source_id) for a in assets] == [
         ("python", ["aiwfe-chat", "python"], "aiwfe", "chat_1"),
+        ("sql", ["aiwfe-chat", "sql"], "aiwfe", "chat_1"),
     ]
-    assert payloads[0]["content"] == "CREATE TABLE notes (id serial PRIMARY KEY);"
-    assert payloads[1]["metadata"]["aiwfe_message_id"] == "msg_1"
+    assert assets[1].content == "CREATE TABLE notes (id serial PRIMARY KEY);"
+    assert assets[0].metadata["aiwfe_message_id"] == "msg_1"
+    messages = await outbox(uow_factory)
+    assert [(m.target, m.operation) for m in messages] == [("pieces", "asset.create")] * 2
+    assert {m.payload["asset_id"] for m in messages} == {a.id for a in assets}
 
 
 async def test_redelivered_event_is_a_duplicate_and_changes_nothing(
@@ -102,6 +111,7 @@ async def test_redelivered_event_is_a_duplicate_and_changes_nothing(
     with pytest.raises(DuplicateWebhookEvent):
         await handle_aiwfe_event(parse_webhook_event(event()), uow_factory=uow_factory)
     assert len(await outbox(uow_factory)) == len(before) == 2
+    assert len(await aiwfe_assets(uow_factory)) == 2
 
 
 async def test_same_message_under_a_new_event_id_creates_no_second_asset(
@@ -112,6 +122,7 @@ async def test_same_message_under_a_new_event_id_creates_no_second_asset(
     outcome = await handle_aiwfe_event(parse_webhook_event(event("evt_2")), uow_factory=uow_factory)
     assert outcome.actions == 0
     assert len(await outbox(uow_factory)) == 2
+    assert len(await aiwfe_assets(uow_factory)) == 2
 
 
 async def test_polling_a_chat_yields_the_webhook_keys(uow_factory: UnitOfWorkFactory) -> None:
@@ -122,10 +133,8 @@ async def test_polling_a_chat_yields_the_webhook_keys(uow_factory: UnitOfWorkFac
         "chat_1", USER, (ChatMessage("msg_1", "assistant", TWO_BLOCKS, stamp),), title="Notes"
     )
     commands = asset_commands_for_chat(USER, [chat])
-    async with uow_factory() as uow:
-        stored = [await uow.outbox.add(c.to_outbox()) for c in commands]
-        await uow.commit()
-    assert stored == [False, False]
+    assets = await aiwfe_assets(uow_factory)
+    assert sorted(c.asset_id for c in commands) == sorted(a.id for a in assets)
 
 
 @pytest.mark.parametrize(
@@ -146,6 +155,7 @@ async def test_events_without_effect_are_recorded_and_ignored(
     )
     assert (outcome.status, outcome.actions, outcome.reason) == ("ignored", 0, reason)
     assert await outbox(uow_factory) == []
+    assert await aiwfe_assets(uow_factory) == []
     with pytest.raises(DuplicateWebhookEvent):
         await handle_aiwfe_event(parse_webhook_event(event(**kwargs)), uow_factory=uow_factory)
 
@@ -155,6 +165,7 @@ async def test_no_assets_without_consent(uow_factory: UnitOfWorkFactory) -> None
     outcome = await handle_aiwfe_event(parse_webhook_event(event()), uow_factory=uow_factory)
     assert (outcome.status, outcome.reason) == ("ignored", "asset_sync_not_consented")
     assert await outbox(uow_factory) == []
+    assert await aiwfe_assets(uow_factory) == []
 
 
 async def test_task_created_becomes_a_context_change(uow_factory: UnitOfWorkFactory) -> None:

@@ -7,13 +7,15 @@ webhook, a chat polled again) stores one outbox message and causes one remote wr
 from __future__ import annotations
 
 import hashlib
+import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
 from pieces_integration.domain.code_findings import TaskSuggestion
-from pieces_integration.domain.model import AssetSource, OutboxMessage
+from pieces_integration.domain.model import Asset, AssetSource, OutboxMessage, Side
 
 AIWFE_CHAT_TAG = "aiwfe-chat"
+_ASSET_NAMESPACE = uuid.UUID("6f1c2b8e-3d4a-5e6f-8a9b-0c1d2e3f4a5b")
 
 
 def _short_hash(*parts: str) -> str:
@@ -22,9 +24,16 @@ def _short_hash(*parts: str) -> str:
 
 @dataclass(frozen=True, slots=True)
 class CreatePiecesAsset:
-    """Create a Pieces asset from AIWFE content (spec 4.3 shareChatInsights)."""
+    """Store an asset that came from AIWFE and queue its creation in Pieces (spec 4.3
+    shareChatInsights).
 
-    OPERATION = "create_asset"
+    The asset id derives from the idempotency key, so the same snippet of the same chat
+    message always maps to the same row: seeing it again finds the row and does nothing.
+    The outbox message has the shape every `asset.create` toward Pieces has (see
+    `service_layer/assets.py`), so one delivery path serves both.
+    """
+
+    OPERATION = "asset.create"
 
     user_id: str
     name: str
@@ -37,42 +46,37 @@ class CreatePiecesAsset:
     source: AssetSource = AssetSource.AIWFE
     metadata: dict[str, Any] = field(default_factory=dict)
 
-    def to_outbox(self) -> OutboxMessage:
-        return OutboxMessage(
+    @property
+    def asset_id(self) -> str:
+        return str(uuid.uuid5(_ASSET_NAMESPACE, self.idempotency_key))
+
+    def to_asset(self) -> Asset:
+        return Asset(
+            id=self.asset_id,
             user_id=self.user_id,
-            target="pieces",
-            operation=self.OPERATION,
-            payload=self.to_payload(),
-            idempotency_key=self.idempotency_key,
-            aggregate_id=self.source_id,
+            name=self.name,
+            content=self.content,
+            source=self.source,
+            description=self.description,
+            language=self.language,
+            tags=list(self.tags),
+            source_id=self.source_id,
+            metadata=dict(self.metadata),
         )
 
-    def to_payload(self) -> dict[str, Any]:
-        return {
-            "name": self.name,
-            "content": self.content,
-            "language": self.language,
-            "description": self.description,
-            "tags": list(self.tags),
-            "source": self.source.value,
-            "source_id": self.source_id,
-            "metadata": dict(self.metadata),
-        }
-
-    @classmethod
-    def from_outbox(cls, message: OutboxMessage) -> CreatePiecesAsset:
-        p = message.payload
-        return cls(
-            user_id=message.user_id,
-            name=str(p["name"]),
-            content=str(p["content"]),
-            language=p.get("language"),
-            description=str(p.get("description") or ""),
-            tags=tuple(p.get("tags") or ()),
-            source_id=str(p["source_id"]),
-            idempotency_key=message.idempotency_key,
-            source=AssetSource(p.get("source", AssetSource.AIWFE.value)),
-            metadata=dict(p.get("metadata") or {}),
+    def to_outbox(self, asset: Asset) -> OutboxMessage:
+        return OutboxMessage(
+            user_id=self.user_id,
+            target=Side.PIECES.value,
+            operation=self.OPERATION,
+            aggregate_id=asset.id,
+            payload={
+                "asset_id": asset.id,
+                "version": asset.version,
+                "content_hash": asset.content_hash,
+                "remote_id": None,
+            },
+            idempotency_key=f"{Side.PIECES.value}:{self.OPERATION}:{asset.id}:{asset.version}",
         )
 
 

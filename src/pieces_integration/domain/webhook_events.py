@@ -33,6 +33,12 @@ class WebhookPayloadTooLarge(InvalidInput):
         super().__init__(f"webhook body of {size} bytes exceeds {limit}", size=size, limit=limit)
 
 
+class MalformedWebhookBody(InvalidInput):
+    """The body is not JSON at all (as opposed to JSON of the wrong shape)."""
+
+    code = "malformed_json"
+
+
 class DuplicateWebhookEvent(Conflict):
     """This event id was already received; nothing was changed."""
 
@@ -75,7 +81,7 @@ def parse_webhook_event(body: bytes, *, max_bytes: int = MAX_WEBHOOK_BODY_BYTES)
     try:
         raw = json.loads(body.decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise InvalidInput("webhook body is not valid UTF-8 JSON", reason=str(exc)) from exc
+        raise MalformedWebhookBody("webhook body is not valid UTF-8 JSON", reason=str(exc)) from exc
     if not isinstance(raw, dict):
         raise InvalidInput("webhook body must be a JSON object")
     event_id = _required_str(raw, "id", "event")

@@ -34,35 +34,39 @@ class WebhookOutcome:
 
     event_id: str
     status: str  # "processed" | "ignored"
-    actions: int  # outbox messages stored
+    actions: int  # assets created + other outbox messages stored
     reason: str | None = None
 
 
-def _commands_for(event: WebhookEvent) -> tuple[list[OutboxMessage], str | None]:
-    """Outbox messages an event causes, or a reason it causes none."""
+def _commands_for(
+    event: WebhookEvent,
+) -> tuple[list[CreatePiecesAsset], list[OutboxMessage], str | None]:
+    """Assets to create and other outbox messages an event causes, or why it causes none."""
     kind = event.known_type
     data = event.data
     if kind is WebhookEventType.CHAT_MESSAGE_CREATED:
         chat_id, message = chat_message_of(event)
+        title = data.get("chat_title")
         assets = asset_commands_for_message(
-            event.user_id, chat_id, message.id, message.role, message.content, event_id=event.id
-        )
-        return [c.to_outbox() for c in assets], None if assets else "no_code_blocks"
+            event.user_id, chat_id, message.id, message.role, message.content,
+            chat_title=title if isinstance(title, str) else None, event_id=event.id,
+        )  # fmt: skip
+        return assets, [], None if assets else "no_code_blocks"
     if kind is WebhookEventType.AGENT_SOLUTION_GENERATED:
         solution_id = str(data.get("solution_id") or event.id)
         content = data.get("content")
         if not isinstance(content, str):
-            return [], "no_content"
+            return [], [], "no_content"
         chat_id = str(data.get("chat_id") or f"solution:{solution_id}")
-        solutions: list[CreatePiecesAsset] = asset_commands_for_message(
+        solutions = asset_commands_for_message(
             event.user_id, chat_id, solution_id, "assistant", content, event_id=event.id
         )
-        return [c.to_outbox() for c in solutions], None if solutions else "no_code_blocks"
+        return solutions, [], None if solutions else "no_code_blocks"
     changes = _context_changes(kind, data)
     if changes:
         cmd = ApplyAIWFEContextChange(user_id=event.user_id, changes=changes, event_id=event.id)
-        return [cmd.to_outbox()], None
-    return [], "unhandled_type" if kind is None else "nothing_to_apply"
+        return [], [cmd.to_outbox()], None
+    return [], [], "unhandled_type" if kind is None else "nothing_to_apply"
 
 
 def _context_changes(kind: WebhookEventType | None, data: dict[str, Any]) -> dict[str, Any]:
@@ -117,14 +121,21 @@ async def handle_aiwfe_event(
             await uow.commit()
             log.info("aiwfe_webhook_ignored", event_id=event.id, reason="unknown_user")
             return WebhookOutcome(event.id, "ignored", 0, "unknown_user")
-        messages, reason = _commands_for(event)
-        if messages and messages[0].target == "pieces" and not user.consent.asset_sync:
-            messages, reason = [], "asset_sync_not_consented"
+        assets, messages, reason = _commands_for(event)
+        if assets and not user.consent.asset_sync:
+            assets, reason = [], "asset_sync_not_consented"
         stored = 0
+        for command in assets:
+            if await uow.assets.get(command.asset_id) is not None:
+                continue  # this snippet of this message was stored before
+            asset = command.to_asset()
+            await uow.assets.add(asset)
+            await uow.outbox.add(command.to_outbox(asset))
+            stored += 1
         for message in messages:
             stored += bool(await uow.outbox.add(message))
         await uow.commit()
-    status = "processed" if messages else "ignored"
+    status = "processed" if assets or messages else "ignored"
     log.info(
         "aiwfe_webhook_handled",
         event_id=event.id,
