@@ -152,12 +152,12 @@ class Instances:
             "uri": "http://127.0.0.1:9/",
         }
         if schema.get("format") in formats:
-            return formats[schema["format"]]
+            return str(formats[schema["format"]])
         low, high = schema.get("minLength", 1), schema.get("maxLength", 64)
         candidates = ["probe", "probe-1", "a" * max(low, 1), "1" * max(low, 1), "x1"]
         pattern = schema.get("pattern")
         for text in candidates:
-            text = (text * (low // len(text) + 1))[: max(low, min(len(text), high))]
+            text = str(text * (low // len(text) + 1))[: max(low, min(len(text), high))]
             if low <= len(text) <= high and (pattern is None or re.search(pattern, text)):
                 return text
         raise AssertionError(f"no instance for string schema {schema} ({name}); extend _string")
