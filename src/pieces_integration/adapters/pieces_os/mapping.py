@@ -8,6 +8,7 @@ SDK's `ApiClient.sanitize_for_serialization` does (aliases, no None, ISO datetim
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from enum import Enum
 from typing import Any
@@ -217,13 +218,65 @@ def asset_from_payload(payload: Any, user_id: str) -> Asset:
     return to_domain(parse_asset(payload), user_id)
 
 
+_WS = " \t\n\r"
+
+
+def iter_snapshot_items(body: bytes) -> Iterator[Any]:
+    """The entries of an `Assets` document's `iterable`, decoded one at a time.
+
+    A single `json.loads` of a 30 MB library holds the GIL for the whole parse (seconds on a
+    busy machine), freezing the event loop even from a worker thread; decoding element by
+    element keeps every hold short.
+    """
+    text = body.decode("utf-8")
+    decoder = json.JSONDecoder()
+    end = len(text)
+
+    def skip(i: int) -> int:
+        while i < end and text[i] in _WS:
+            i += 1
+        return i
+
+    i = skip(0)
+    if i >= end or text[i] != "{":
+        raise PayloadError("GET /assets did not answer an Assets object")
+    i = skip(i + 1)
+    seen_iterable = False
+    while i < end and text[i] != "}":
+        key, i = decoder.raw_decode(text, i)
+        i = skip(i)
+        if i >= end or text[i] != ":":
+            raise PayloadError("malformed Assets object")
+        i = skip(i + 1)
+        if key == "iterable":
+            seen_iterable = True
+            if text[i] != "[":
+                raise PayloadError("Assets.iterable is not a list")
+            i = skip(i + 1)
+            while i < end and text[i] != "]":
+                item, i = decoder.raw_decode(text, i)
+                yield item
+                i = skip(i)
+                if i < end and text[i] == ",":
+                    i = skip(i + 1)
+            i = skip(i + 1)
+        else:
+            _, i = decoder.raw_decode(text, i)
+            i = skip(i)
+        if i < end and text[i] == ",":
+            i = skip(i + 1)
+    if not seen_iterable:
+        raise PayloadError("GET /assets did not answer an Assets object")
+
+
 def assets_from_snapshot(body: bytes, user_id: str) -> list[Asset]:
     """Decode and map a whole `GET /assets` answer. CPU-bound: run it in a worker thread."""
-    document = json.loads(body)
-    items = document.get("iterable") if isinstance(document, dict) else None
-    if not isinstance(items, list):
-        raise PayloadError("GET /assets did not answer an Assets object")
-    return [asset_from_payload(item, user_id) for item in items]
+    try:
+        return [asset_from_payload(item, user_id) for item in iter_snapshot_items(body)]
+    except (ValueError, IndexError) as exc:
+        if isinstance(exc, PayloadError):
+            raise
+        raise PayloadError(f"GET /assets answered malformed JSON: {exc}") from exc
 
 
 def identifiers_from_snapshot(payload: Any) -> list[str]:
