@@ -95,6 +95,7 @@ class Asset:
     usage_count: int = 0
     version: int = 1
     content_hash: str = ""
+    hlc: str | None = None  # hybrid-logical-clock stamp of the last local change
 
     def __post_init__(self) -> None:
         if not self.content_hash:
@@ -111,6 +112,14 @@ class AssetLink:
     base_hash: str | None = None
     base_version: str | None = None
     synced_at: datetime | None = None
+    base_snapshot: dict[str, Any] | None = None  # the synced fields at the base, for merges
+
+    PENDING_PREFIX = "pending:"
+
+    @property
+    def pending(self) -> bool:
+        """A create toward this side was started but its result not yet recorded."""
+        return self.remote_id.startswith(self.PENDING_PREFIX)
 
 
 @dataclass(slots=True)
@@ -267,3 +276,34 @@ class SuggestionFeedback:
     context_hash: str | None = None
     created_at: datetime = dc_field(default_factory=utcnow)
     id: int | None = None
+
+
+@dataclass(slots=True)
+class AssetConflict:
+    """The same asset changed on both sides since the base (spec 7.2 conflict resolution)."""
+
+    id: str
+    user_id: str
+    asset_id: str
+    side: str  # the remote side involved ("pieces" | "aiwfe")
+    base: dict[str, Any] | None
+    ours: dict[str, Any]
+    theirs: dict[str, Any]
+    strategy: str
+    status: str = "open"  # open | resolved
+    resolution: str | None = None  # auto | ours | theirs | merged
+    created_at: datetime = dc_field(default_factory=utcnow)
+    resolved_at: datetime | None = None
+
+
+@dataclass(slots=True)
+class AssetBackup:
+    """A version kept before it was overwritten, so it can be restored (DEVIATIONS 12)."""
+
+    id: str
+    user_id: str
+    asset_id: str
+    reason: str
+    snapshot: dict[str, Any]
+    conflict_id: str | None = None
+    created_at: datetime = dc_field(default_factory=utcnow)

@@ -138,6 +138,7 @@ async def _enqueue(uow: UnitOfWork, user: User, asset: Asset, operation: str) ->
                     "version": asset.version,
                     "content_hash": asset.content_hash,
                     "remote_id": link.remote_id if link else None,
+                    "base_hash": link.base_hash if link else None,
                 },
                 idempotency_key=f"{side.value}:{operation}:{asset.id}:{asset.version}",
             )

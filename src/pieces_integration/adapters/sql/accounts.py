@@ -54,9 +54,7 @@ class SqlUserRepository:
         )
 
     async def add(self, user: User) -> None:
-        await self._conn.execute(
-            sa.insert(users).values(id=user.id, **self._values(user))
-        )
+        await self._conn.execute(sa.insert(users).values(id=user.id, **self._values(user)))
 
     async def update(self, user: User) -> None:
         await self._conn.execute(

@@ -37,6 +37,7 @@ def _values(asset: Asset) -> dict[str, Any]:
         "last_accessed": asset.last_accessed,
         "created_at": asset.created_at,
         "updated_at": asset.updated_at,
+        "hlc": asset.hlc,
     }
 
 
@@ -57,6 +58,7 @@ def _to_asset(row: sa.Row[Any], tags: list[str]) -> Asset:
         last_accessed=aware(row.last_accessed),
         created_at=aware_required(row.created_at),
         updated_at=aware_required(row.updated_at),
+        hlc=row.hlc,
         tags=tags,
     )
 
@@ -69,6 +71,7 @@ def _to_link(row: sa.Row[Any]) -> AssetLink:
         base_hash=row.base_hash,
         base_version=row.base_version,
         synced_at=aware(row.synced_at),
+        base_snapshot=row.base_snapshot,
     )
 
 
@@ -201,6 +204,13 @@ class SqlAssetRepository:
             found[row.asset_id].append(_to_link(row))
         return found
 
+    async def delete_link(self, asset_id: str, side: Side) -> None:
+        await self._conn.execute(
+            sa.delete(asset_links).where(
+                asset_links.c.asset_id == asset_id, asset_links.c.side == side.value
+            )
+        )
+
     async def get_link(self, asset_id: str, side: Side) -> AssetLink | None:
         row = (
             await self._conn.execute(
@@ -231,6 +241,7 @@ class SqlAssetRepository:
             "base_hash": link.base_hash,
             "base_version": link.base_version,
             "synced_at": link.synced_at,
+            "base_snapshot": link.base_snapshot,
         }
         result = await self._conn.execute(
             sa.update(asset_links)

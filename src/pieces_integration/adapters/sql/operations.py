@@ -113,6 +113,14 @@ class SqlOutboxRepository:
         )
         return bool(result.rowcount)
 
+    async def settle(self, message_id: int, *, at: datetime) -> None:
+        """Delivered by another path (a sync run carried it): close it whoever holds it."""
+        await self._conn.execute(
+            sa.update(outbox)
+            .where(outbox.c.id == message_id, outbox.c.status == "pending")
+            .values(status="delivered", delivered_at=at, claimed_until=None)
+        )
+
     async def mark_failed(
         self, message_id: int, worker: str, *, error: str, retry_at: datetime | None
     ) -> None:
@@ -130,6 +138,16 @@ class SqlOutboxRepository:
             .where(outbox.c.id == message_id, outbox.c.claimed_by == worker)
             .values(**values)
         )
+
+    async def pending_for(self, user_id: str, *, target: str | None = None) -> list[OutboxMessage]:
+        query = (
+            sa.select(outbox)
+            .where(outbox.c.user_id == user_id, outbox.c.status == "pending")
+            .order_by(outbox.c.id)
+        )
+        if target is not None:
+            query = query.where(outbox.c.target == target)
+        return [_to_message(row) for row in await self._conn.execute(query)]
 
     async def pending_count(self, user_id: str | None = None) -> int:
         query = sa.select(sa.func.count()).where(outbox.c.status == "pending")

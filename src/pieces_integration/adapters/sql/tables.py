@@ -94,6 +94,7 @@ assets = sa.Table(
     sa.Column("last_accessed", Timestamp),
     sa.Column("created_at", Timestamp, nullable=False),
     sa.Column("updated_at", Timestamp, nullable=False),
+    sa.Column("hlc", sa.String(64)),
     sa.Index("ix_assets_user_updated", "user_id", "updated_at", "id"),
     sa.Index("ix_assets_user_language", "user_id", "language"),
     sa.Index("ix_assets_user_hash", "user_id", "content_hash"),

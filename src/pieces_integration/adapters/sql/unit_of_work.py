@@ -21,6 +21,7 @@ from pieces_integration.adapters.sql.accounts import (
     SqlUserRepository,
 )
 from pieces_integration.adapters.sql.assets import SqlAssetRepository
+from pieces_integration.adapters.sql.conflicts import SqlConflictRepository
 from pieces_integration.adapters.sql.contexts import SqlContextRepository
 from pieces_integration.adapters.sql.engine import is_sqlite
 from pieces_integration.adapters.sql.feedback import SqlFeedbackRepository
@@ -34,6 +35,7 @@ from pieces_integration.ports.storage import (
     ApiKeyRepository,
     AssetRepository,
     AuditRepository,
+    ConflictRepository,
     ConnectionRepository,
     ContextRepository,
     FeedbackRepository,
@@ -58,6 +60,7 @@ class SqlUnitOfWork:
     webhooks: WebhookInbox
     feedback: FeedbackRepository
     purger: UserDataPurger
+    conflicts: ConflictRepository
 
     def __init__(
         self, engine: AsyncEngine, *, write_lock: asyncio.Lock | None, readonly: bool = False
@@ -95,6 +98,7 @@ class SqlUnitOfWork:
         self.webhooks = SqlWebhookInbox(conn)
         self.feedback = SqlFeedbackRepository(conn)
         self.purger = SqlUserDataPurger(conn)
+        self.conflicts = SqlConflictRepository(conn)
         return self
 
     async def __aexit__(

@@ -1,0 +1,28 @@
+"""assets.hlc: hybrid-logical-clock stamp of an asset's last local change
+
+Revision ID: 0002
+Revises: 0001
+Create Date: 2026-11-25 18:10:00
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+from alembic import op
+
+revision: str = "0002"
+down_revision: str | None = "0001"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+
+def upgrade() -> None:
+    with op.batch_alter_table("assets", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("hlc", sa.String(length=64), nullable=True))
+
+
+def downgrade() -> None:
+    with op.batch_alter_table("assets", schema=None) as batch_op:
+        batch_op.drop_column("hlc")

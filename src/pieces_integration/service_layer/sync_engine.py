@@ -1,0 +1,641 @@
+"""The sync engine (spec 3.2, 4.3, 7.2): keeps a user's assets the same on Pieces OS, AIWFE
+and here, without losing or duplicating anything.
+
+The service's store is the hub. For every asset and side it keeps a link: the id there and
+the synced state both agreed on (the base, DEVIATIONS 9). A run has two phases per side:
+
+- pull: compare each remote asset with its base. Changed only there -> apply here. Changed
+  on both -> three-way merge; what must be overruled is kept as a backup (DEVIATIONS 12).
+  New there -> adopt a pending create or an identical unlinked asset, else import. Gone
+  there -> delete here if unchanged since the base, else keep (an edit beats a delete).
+- push: every asset whose state differs from its base on a side is written there; assets
+  with no link are created (Pieces gets a pending link first, so a crash between "created"
+  and "recorded" is healed by adoption instead of a second create); queued deletions from
+  the outbox are delivered.
+
+Every decision comes from stored state, so a run interrupted anywhere (even by kill -9) is
+completed by the next one. One run per user at a time, across replicas (the `sync:<user>`
+lock); a second request while one runs joins it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import Counter
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+
+import structlog
+
+from pieces_integration.domain.errors import NotFound
+from pieces_integration.domain.hlc import HybridLogicalClock, Timestamp
+from pieces_integration.domain.merge import Snapshot, Strategy, Versions, merge
+from pieces_integration.domain.model import (
+    Asset,
+    AssetBackup,
+    AssetConflict,
+    AssetLink,
+    AssetSource,
+    OutboxMessage,
+    Side,
+    SyncError,
+    SyncRun,
+    content_hash,
+    new_id,
+    utcnow,
+)
+from pieces_integration.observability.metrics import Metrics
+from pieces_integration.ports.infrastructure import Locks, LockUnavailable
+from pieces_integration.ports.storage import UnitOfWork, UnitOfWorkFactory
+from pieces_integration.ports.sync_sides import RemoteAsset, SyncSide, SyncSides
+from pieces_integration.service_layer.events import EventPublisher, asset_payload
+from pieces_integration.service_layer.sync_state import BatchWriter, LocalState, load_state
+
+log = structlog.get_logger(__name__)
+LOCK_TTL = 600.0
+
+
+def _millis(moment: datetime) -> int:
+    return int(moment.timestamp() * 1000)
+
+
+def _apply(asset: Asset, snapshot: Snapshot, stamp: Timestamp) -> None:
+    asset.name = snapshot.name
+    asset.content = snapshot.content
+    asset.description = snapshot.description
+    asset.language = snapshot.language
+    asset.tags = list(snapshot.tags)
+    asset.content_hash = content_hash(asset.content)
+    asset.version += 1
+    asset.updated_at = utcnow()
+    asset.hlc = stamp.encode()
+
+
+def _base_link(asset_id: str, side: Side, remote: RemoteAsset) -> AssetLink:
+    return AssetLink(
+        asset_id=asset_id,
+        side=side,
+        remote_id=remote.remote_id,
+        base_hash=remote.snapshot.state_hash(),
+        base_version=remote.version,
+        synced_at=utcnow(),
+        base_snapshot=remote.snapshot.to_json(),
+    )
+
+
+@dataclass
+class _Run:
+    """Book-keeping of one run."""
+
+    record: SyncRun
+    pushed: Counter[Side] = field(default_factory=Counter)
+    changed_locally: set[str] = field(default_factory=set)
+    pushed_ok: set[Side] = field(default_factory=set)
+
+
+@dataclass
+class SyncEngine:
+    uow: UnitOfWorkFactory
+    locks: Locks
+    events: EventPublisher
+    sides: SyncSides
+    clock: HybridLogicalClock
+    strategy: Strategy = Strategy.LAST_WRITER_WINS
+    batch_size: int = 50
+    metrics: Metrics | None = None
+    _running: dict[str, asyncio.Future[SyncRun]] = field(default_factory=dict)
+
+    def stamp(self) -> Timestamp:
+        return self.clock.tick(int(time.time() * 1000))
+
+    # --- entry point -----------------------------------------------------------------------
+
+    async def sync_user(self, user_id: str, *, trigger: str = "manual") -> SyncRun:
+        """Run (or join) the user's sync and return its result."""
+        running = self._running.get(user_id)
+        if running is not None:
+            return await asyncio.shield(running)
+        future: asyncio.Future[SyncRun] = asyncio.get_running_loop().create_future()
+        self._running[user_id] = future
+        try:
+            result = await self._locked(user_id, trigger)
+        except BaseException as exc:
+            future.set_exception(exc)
+            future.exception()  # joiners re-raise it; mark it retrieved for the loop
+            raise
+        else:
+            future.set_result(result)
+            return result
+        finally:
+            del self._running[user_id]
+
+    async def _locked(self, user_id: str, trigger: str) -> SyncRun:
+        name = f"sync:{user_id}"
+        try:
+            async with self.locks.hold(name, ttl=LOCK_TTL, wait=0):
+                return await self._run(user_id, trigger)
+        except LockUnavailable:
+            pass
+        # Another replica is syncing this user: join it by waiting for the lock.
+        async with self.locks.hold(name, ttl=LOCK_TTL, wait=LOCK_TTL):
+            async with self.uow(readonly=True) as uow:
+                latest = await uow.sync_runs.latest(user_id)
+        if latest is None:  # pragma: no cover - the other run always records itself
+            return await self._locked(user_id, trigger)
+        return latest
+
+    # --- one run ---------------------------------------------------------------------------
+
+    async def _run(self, user_id: str, trigger: str) -> SyncRun:
+        started = time.perf_counter()
+        run = _Run(SyncRun(id=new_id(), user_id=user_id, trigger=trigger, status="in_progress"))
+        async with self.uow() as uow:
+            user = await uow.users.get(user_id)
+            if user is None:
+                raise NotFound("user", user_id)
+            await uow.sync_runs.add(run.record)
+            await uow.commit()
+        errors = run.record.errors
+        if not user.consent.asset_sync:
+            errors.append(SyncError("consent", "asset sync is turned off", severity="warning"))
+            return await self._finish(run, started)
+        sides = await self.sides(user_id)
+        if not sides:
+            errors.append(SyncError("not_connected", "no side is connected", severity="warning"))
+            return await self._finish(run, started)
+        remote: dict[Side, dict[str, RemoteAsset]] = {}
+        for side, client in sides.items():
+            try:
+                remote[side] = {r.remote_id: r for r in await client.list_assets()}
+            except Exception as exc:  # one side down never stops the other (spec 8.4)
+                errors.append(_side_error(side, "list", exc))
+        state = await load_state(self.uow, user_id)
+        for side in remote:
+            await self._pull(run, state, side, remote, set(sides))
+        for side in remote:
+            try:
+                await self._push(run, state, sides[side], remote[side])
+                run.pushed_ok.add(side)
+            except Exception as exc:
+                errors.append(_side_error(side, "push", exc))
+        run.record.status = "failed" if len(remote) == 0 else "completed"
+        return await self._finish(run, started)
+
+    async def _finish(self, run: _Run, started: float) -> SyncRun:
+        record = run.record
+        record.aiwfe_to_pieces = run.pushed[Side.PIECES]
+        record.pieces_to_aiwfe = run.pushed[Side.AIWFE]
+        if record.status == "in_progress":
+            record.status = "completed"
+        record.completed_at = utcnow()
+        async with self.uow() as uow:
+            await uow.sync_runs.update(record)
+            await self._settle_outbox(uow, record.user_id, run.pushed_ok)
+            await uow.commit()
+        if self.metrics is not None:
+            elapsed = time.perf_counter() - started
+            status = "failure" if record.status == "failed" else "success"
+            for direction in ("pieces_to_aiwfe", "aiwfe_to_pieces"):
+                self.metrics.sync_operations.labels(direction, status).inc()
+                self.metrics.sync_duration.labels(direction).observe(elapsed)
+        await self.events.publish(
+            record.user_id,
+            "sync_completed",
+            {
+                "user_id": record.user_id,
+                "sync_id": record.id,
+                "status": record.status,
+                "changes_count": record.pieces_to_aiwfe
+                + record.aiwfe_to_pieces
+                + record.conflicts_resolved
+                + len(run.changed_locally),
+                "errors": record.errors,
+            },
+        )
+        log.info(
+            "sync_finished",
+            user_id=record.user_id,
+            status=record.status,
+            to_pieces=record.aiwfe_to_pieces,
+            to_aiwfe=record.pieces_to_aiwfe,
+            conflicts=record.conflicts_resolved,
+            errors=len(record.errors),
+        )
+        return record
+
+    async def _settle_outbox(self, uow: UnitOfWork, user_id: str, sides: set[Side]) -> None:
+        """Create/update messages toward a side are carried by that side's state-based push."""
+        now = utcnow()
+        targets = {side.value for side in sides}
+        for message in await uow.outbox.pending_for(user_id):
+            if (
+                message.operation in ("asset.create", "asset.update")
+                and message.target in targets
+                and message.id is not None
+            ):
+                await uow.outbox.settle(message.id, at=now)
+
+    # --- pull ------------------------------------------------------------------------------
+
+    async def _pull(
+        self,
+        run: _Run,
+        state: LocalState,
+        side: Side,
+        everywhere: dict[Side, dict[str, RemoteAsset]],
+        connected: set[Side],
+    ) -> None:
+        writer = BatchWriter(self.uow, self.batch_size)
+        remote = everywhere[side]
+        linked = state.by_remote(side)
+        async with self.uow(readonly=True) as uow:
+            doomed = {
+                str(m.payload.get("remote_id")): m
+                for m in await uow.outbox.pending_for(run.record.user_id, target=side.value)
+                if m.operation == "asset.delete"
+            }
+        pending_by_hash = {
+            Snapshot.of(asset).state_hash(): (asset, link) for asset, link in state.pending(side)
+        }
+        unlinked_by_hash: dict[str, Asset] = {}
+        for asset in state.assets.values():
+            if state.link(asset.id, side) is None:
+                unlinked_by_hash.setdefault(Snapshot.of(asset).state_hash(), asset)
+
+        for remote_id, item in remote.items():
+            if remote_id in linked:
+                asset, link = linked[remote_id]
+                await self._pull_linked(run, state, writer, side, asset, link, item)
+            elif remote_id in doomed:
+                message = doomed[remote_id]
+                if item.snapshot.state_hash() == message.payload.get("base_hash"):
+                    continue  # deleted here; the outbox delivers the delete
+                # Edited there after it was deleted here: an edit beats a delete.
+                await writer.add(_settle(message))
+                await self._import(run, state, writer, side, item)
+            else:
+                digest = item.snapshot.state_hash()
+                adopted = pending_by_hash.pop(digest, None)
+                candidate = adopted[0] if adopted else unlinked_by_hash.pop(digest, None)
+                if candidate is not None:
+                    link = _base_link(candidate.id, side, item)
+                    state.links[(candidate.id, side)] = link
+                    await writer.add(_save_link(run.record.user_id, link))
+                else:
+                    await self._import(run, state, writer, side, item)
+
+        for remote_id, (asset, link) in linked.items():
+            if remote_id in remote:
+                continue
+            if Snapshot.of(asset).state_hash() == link.base_hash:
+                if self._changed_elsewhere(state, asset, side, everywhere, connected):
+                    del state.links[(asset.id, side)]  # keep it; re-create it there
+                    await writer.add(_delete_link(asset.id, side))
+                else:
+                    await self._delete_local(run, state, writer, side, asset)
+            else:  # edited here after it was deleted there: keep it, re-create there
+                del state.links[(asset.id, side)]
+                await writer.add(_delete_link(asset.id, side))
+        await writer.flush()
+
+    @staticmethod
+    def _changed_elsewhere(
+        state: LocalState,
+        asset: Asset,
+        side: Side,
+        everywhere: dict[Side, dict[str, RemoteAsset]],
+        connected: set[Side],
+    ) -> bool:
+        """Whether another side edited the asset since its base (or cannot be asked now)."""
+        for other in connected - {side}:
+            link = state.link(asset.id, other)
+            if link is None or link.pending:
+                continue
+            if other not in everywhere:
+                return True  # that side is unreachable: decide next run, not blindly now
+            there = everywhere[other].get(link.remote_id)
+            if there is not None and there.snapshot.state_hash() != link.base_hash:
+                return True
+        return False
+
+    async def _pull_linked(
+        self,
+        run: _Run,
+        state: LocalState,
+        writer: BatchWriter,
+        side: Side,
+        asset: Asset,
+        link: AssetLink,
+        item: RemoteAsset,
+    ) -> None:
+        remote_hash = item.snapshot.state_hash()
+        if remote_hash == link.base_hash:
+            return  # nothing new there; the push phase handles local changes
+        local = Snapshot.of(asset)
+        local_hash = local.state_hash()
+        new_link = _base_link(asset.id, side, item)
+        state.links[(asset.id, side)] = new_link
+        if local_hash in (link.base_hash, remote_hash):
+            if local_hash == remote_hash:
+                await writer.add(_save_link(asset.user_id, new_link))
+                return
+            _apply(asset, item.snapshot, self._remote_stamp(item))
+            run.changed_locally.add(asset.id)
+            await writer.add(_commit_asset(asset, new_link))
+            await self.events.publish(
+                asset.user_id,
+                "asset_updated",
+                {"asset": asset_payload(asset), "source": side.value},
+            )
+            return
+        await self._resolve(run, writer, side, asset, new_link, link, item, local)
+
+    def _remote_stamp(self, item: RemoteAsset) -> Timestamp:
+        now = int(time.time() * 1000)
+        if item.updated_at is None:
+            return self.clock.tick(now)
+        return self.clock.receive(Timestamp(_millis(item.updated_at), 0, "remote"), now)
+
+    async def _resolve(
+        self,
+        run: _Run,
+        writer: BatchWriter,
+        side: Side,
+        asset: Asset,
+        new_link: AssetLink,
+        link: AssetLink,
+        item: RemoteAsset,
+        local: Snapshot,
+    ) -> None:
+        base = Snapshot.from_json(link.base_snapshot) if link.base_snapshot else None
+        local_stamp = (
+            Timestamp.decode(asset.hlc)
+            if asset.hlc
+            else Timestamp(_millis(asset.updated_at), 0, "local")
+        )
+        remote_stamp = (
+            Timestamp(_millis(item.updated_at), 0, "remote")
+            if item.updated_at
+            else Timestamp(0, 0, "remote")
+        )
+        result = merge(
+            Versions(base, local, item.snapshot, local_stamp > remote_stamp, side.value),
+            self.strategy,
+        )
+        conflict = AssetConflict(
+            id=new_id(),
+            user_id=asset.user_id,
+            asset_id=asset.id,
+            side=side.value,
+            base=base.to_json() if base else None,
+            ours=local.to_json(),
+            theirs=item.snapshot.to_json(),
+            strategy=self.strategy.value,
+            status="resolved",
+            resolution="merged" if result.clean else "auto",
+            resolved_at=utcnow(),
+        )
+        backups = []
+        if result.merged != local:  # a backup is written before any overwrite
+            backups.append(("local_before_sync", local))
+        if result.merged != item.snapshot:
+            backups.append((f"{side.value}_before_sync", item.snapshot))
+
+        async def record(uow: UnitOfWork) -> None:
+            await uow.conflicts.add(conflict)
+            for reason, snapshot in backups:
+                await uow.conflicts.add_backup(
+                    AssetBackup(
+                        id=new_id(),
+                        user_id=asset.user_id,
+                        asset_id=asset.id,
+                        reason=reason,
+                        snapshot=snapshot.to_json(),
+                        conflict_id=conflict.id,
+                    )
+                )
+
+        await writer.add(record)
+        run.record.conflicts_resolved += 1
+        if result.merged != local:
+            _apply(asset, result.merged, self.stamp())
+            run.changed_locally.add(asset.id)
+            await writer.add(_commit_asset(asset, new_link))
+        else:
+            await writer.add(_save_link(asset.user_id, new_link))
+        await self.events.publish(
+            asset.user_id,
+            "conflict_detected",
+            {
+                "conflict_id": conflict.id,
+                "asset_id": asset.id,
+                "side": side.value,
+                "resolution": conflict.resolution,
+                "overruled": list(result.overruled),
+            },
+        )
+
+    async def _import(
+        self, run: _Run, state: LocalState, writer: BatchWriter, side: Side, item: RemoteAsset
+    ) -> None:
+        now = utcnow()
+        asset = Asset(
+            id=new_id(),
+            user_id=run.record.user_id,
+            name=item.snapshot.name,
+            content=item.snapshot.content,
+            description=item.snapshot.description,
+            language=item.snapshot.language,
+            tags=list(item.snapshot.tags),
+            source=AssetSource(side.value),
+            source_id=item.remote_id,
+            created_at=now,
+            updated_at=now,
+            hlc=self._remote_stamp(item).encode(),
+        )
+        link = _base_link(asset.id, side, item)
+        state.assets[asset.id] = asset
+        state.links[(asset.id, side)] = link
+        run.changed_locally.add(asset.id)
+
+        async def add(uow: UnitOfWork) -> None:
+            await uow.assets.add(asset)
+            await uow.assets.save_link(asset.user_id, link)
+
+        await writer.add(add)
+        await self.events.publish(
+            asset.user_id, "asset_created", {"asset": asset_payload(asset), "source": side.value}
+        )
+
+    async def _delete_local(
+        self, run: _Run, state: LocalState, writer: BatchWriter, side: Side, asset: Asset
+    ) -> None:
+        other_links = [
+            link
+            for (asset_id, link_side), link in list(state.links.items())
+            if asset_id == asset.id and link_side is not side and not link.pending
+        ]
+        for key in [key for key in state.links if key[0] == asset.id]:
+            del state.links[key]
+        del state.assets[asset.id]
+        run.changed_locally.add(asset.id)
+
+        async def delete(uow: UnitOfWork) -> None:
+            for link in other_links:  # carry the delete to the other sides
+                await uow.outbox.add(
+                    OutboxMessage(
+                        user_id=asset.user_id,
+                        target=link.side.value,
+                        operation="asset.delete",
+                        aggregate_id=asset.id,
+                        payload={
+                            "asset_id": asset.id,
+                            "remote_id": link.remote_id,
+                            "base_hash": link.base_hash,
+                        },
+                        idempotency_key=f"{link.side.value}:asset.delete:{asset.id}",
+                    )
+                )
+            await uow.assets.delete(asset.id)
+
+        await writer.add(delete)
+        await self.events.publish(
+            asset.user_id,
+            "asset_deleted",
+            {"asset_id": asset.id, "asset": asset_payload(asset), "source": side.value},
+        )
+
+    # --- push ------------------------------------------------------------------------------
+
+    async def _push(
+        self, run: _Run, state: LocalState, client: SyncSide, remote: dict[str, RemoteAsset]
+    ) -> None:
+        side = client.side
+        user_id = run.record.user_id
+        await self._deliver_deletes(run, client, remote)
+        idempotent = getattr(client, "idempotent_create", False)
+        creates = [
+            asset
+            for asset in state.assets.values()
+            if (link := state.link(asset.id, side)) is None or link.pending
+        ]
+        if creates and not idempotent:
+            # Record the intent first: a crash after the remote create is then healed by
+            # adoption (pull phase) instead of a second create.
+            writer = BatchWriter(self.uow, self.batch_size)
+            for asset in creates:
+                if state.link(asset.id, side) is None:
+                    intent = AssetLink(asset.id, side, AssetLink.PENDING_PREFIX + asset.id)
+                    state.links[(asset.id, side)] = intent
+                    await writer.add(_save_link(user_id, intent))
+            await writer.flush()
+        writer = BatchWriter(self.uow, self.batch_size)
+        for asset in creates:
+            created = await client.create_asset(asset.id, Snapshot.of(asset))
+            await self._after_write(run, state, writer, side, asset, created)
+        for asset in list(state.assets.values()):
+            link = state.link(asset.id, side)
+            if link is None or link.pending or Snapshot.of(asset).state_hash() == link.base_hash:
+                continue
+            # The side has no conditional update: re-read right before writing, and leave
+            # an asset that changed there since the listing to the next run's merge.
+            current = await client.get_asset(link.remote_id)
+            if current is None or current.snapshot.state_hash() != link.base_hash:
+                continue
+            updated = await client.update_asset(link.remote_id, Snapshot.of(asset))
+            await self._after_write(run, state, writer, side, asset, updated)
+        await writer.flush()
+
+    async def _after_write(
+        self,
+        run: _Run,
+        state: LocalState,
+        writer: BatchWriter,
+        side: Side,
+        asset: Asset,
+        written: RemoteAsset,
+    ) -> None:
+        run.pushed[side] += 1
+        link = _base_link(asset.id, side, written)
+        state.links[(asset.id, side)] = link
+        if written.snapshot != Snapshot.of(asset):
+            # The side normalised something (e.g. an unknown language): agree with it, or
+            # the next run would push the same difference again forever.
+            _apply(asset, written.snapshot, self.stamp())
+            await writer.add(_commit_asset(asset, link))
+        else:
+            await writer.add(_save_link(asset.user_id, link))
+
+    async def _deliver_deletes(
+        self, run: _Run, client: SyncSide, remote: dict[str, RemoteAsset]
+    ) -> None:
+        async with self.uow(readonly=True) as uow:
+            messages = [
+                m
+                for m in await uow.outbox.pending_for(run.record.user_id, target=client.side.value)
+                if m.operation == "asset.delete"
+            ]
+        for message in messages:
+            remote_id = message.payload.get("remote_id")
+            if remote_id and not str(remote_id).startswith(AssetLink.PENDING_PREFIX):
+                await client.delete_asset(str(remote_id))
+                remote.pop(str(remote_id), None)
+                run.pushed[client.side] += 1
+            async with self.uow() as uow:
+                assert message.id is not None
+                await uow.outbox.settle(message.id, at=utcnow())
+                await uow.commit()
+
+
+def _side_error(side: Side, step: str, exc: Exception) -> SyncError:
+    log.warning("sync_side_failed", side=side.value, step=step, error=repr(exc))
+    return SyncError(
+        code=f"{side.value}_unavailable",
+        message=f"{step} on {side.value} failed: {type(exc).__name__}: {exc}"[:500],
+        item_type=side.value,
+        severity="error",
+    )
+
+
+def _save_link(user_id: str, link: AssetLink) -> Callable[[UnitOfWork], Awaitable[None]]:
+    async def save(uow: UnitOfWork) -> None:
+        await uow.assets.save_link(user_id, link)
+
+    return save
+
+
+def _settle(message: OutboxMessage) -> Callable[[UnitOfWork], Awaitable[None]]:
+    async def settle(uow: UnitOfWork) -> None:
+        assert message.id is not None
+        await uow.outbox.settle(message.id, at=utcnow())
+
+    return settle
+
+
+def _delete_link(asset_id: str, side: Side) -> Callable[[UnitOfWork], Awaitable[None]]:
+    async def delete(uow: UnitOfWork) -> None:
+        await uow.assets.delete_link(asset_id, side)
+
+    return delete
+
+
+def _commit_asset(asset: Asset, link: AssetLink) -> Callable[[UnitOfWork], Awaitable[None]]:
+    """Write a synced change and its new base together, unless the asset moved meanwhile.
+
+    If someone edited the asset since this run read it, neither is written: the next run
+    sees both sides changed and merges, instead of this run overwriting the edit.
+    """
+    frozen = replace(asset, tags=list(asset.tags), metadata=dict(asset.metadata))
+    expected = frozen.version - 1
+
+    async def commit(uow: UnitOfWork) -> None:
+        current = await uow.assets.get(frozen.id)
+        if current is None or current.version != expected:
+            log.info("sync_skipped_concurrent_edit", asset_id=frozen.id)
+            return
+        await uow.assets.update(frozen, expected_version=expected)
+        await uow.assets.save_link(frozen.user_id, link)
+
+    return commit

@@ -1,0 +1,79 @@
+"""A user's local sync state, loaded once per run: assets, their links, and small writers.
+
+Writes are grouped into batches of `batch_size` operations per transaction: large imports
+stay fast, and a crash loses at most one uncommitted batch, which the next run redoes
+(every step is decided from stored state, so redoing is safe).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+
+from pieces_integration.domain.model import Asset, AssetLink, Side
+from pieces_integration.domain.queries import AssetQuery
+from pieces_integration.ports.storage import UnitOfWork, UnitOfWorkFactory
+
+Operation = Callable[[UnitOfWork], Awaitable[None]]
+
+
+@dataclass
+class LocalState:
+    assets: dict[str, Asset] = field(default_factory=dict)
+    links: dict[tuple[str, Side], AssetLink] = field(default_factory=dict)
+
+    def link(self, asset_id: str, side: Side) -> AssetLink | None:
+        return self.links.get((asset_id, side))
+
+    def by_remote(self, side: Side) -> dict[str, tuple[Asset, AssetLink]]:
+        return {
+            link.remote_id: (self.assets[asset_id], link)
+            for (asset_id, link_side), link in self.links.items()
+            if link_side is side and not link.pending and asset_id in self.assets
+        }
+
+    def pending(self, side: Side) -> list[tuple[Asset, AssetLink]]:
+        return [
+            (self.assets[asset_id], link)
+            for (asset_id, link_side), link in self.links.items()
+            if link_side is side and link.pending and asset_id in self.assets
+        ]
+
+
+async def load_state(uow_factory: UnitOfWorkFactory, user_id: str) -> LocalState:
+    state = LocalState()
+    async with uow_factory(readonly=True) as uow:
+        cursor: str | None = None
+        while True:
+            page = await uow.assets.page(user_id, AssetQuery(limit=1000, cursor=cursor))
+            links = await uow.assets.links_for([asset.id for asset in page.items])
+            for asset in page.items:
+                state.assets[asset.id] = asset
+                for link in links.get(asset.id, []):
+                    state.links[(asset.id, link.side)] = link
+            if page.next_cursor is None:
+                return state
+            cursor = page.next_cursor
+
+
+class BatchWriter:
+    """Collects operations and commits them `batch_size` at a time."""
+
+    def __init__(self, uow_factory: UnitOfWorkFactory, batch_size: int) -> None:
+        self._uow = uow_factory
+        self._batch_size = batch_size
+        self._pending: list[Operation] = []
+
+    async def add(self, operation: Operation) -> None:
+        self._pending.append(operation)
+        if len(self._pending) >= self._batch_size:
+            await self.flush()
+
+    async def flush(self) -> None:
+        if not self._pending:
+            return
+        operations, self._pending = self._pending, []
+        async with self._uow() as uow:
+            for operation in operations:
+                await operation(uow)
+            await uow.commit()

@@ -1,0 +1,91 @@
+"""In-memory stand-ins for the remote sides, for fast sync-engine tests.
+
+They behave like the real sides where the engine can tell: Pieces-like sides pick their own
+ids (a repeated create makes a second asset), AIWFE-like sides are keyed by our asset id
+(a repeated create is an upsert). Faults can be switched on per operation.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+from pieces_integration.domain.merge import Snapshot
+from pieces_integration.domain.model import Side
+from pieces_integration.ports.sync_sides import RemoteAsset, SyncSide
+
+
+class SideDown(Exception):
+    pass
+
+
+@dataclass
+class FakeSide:
+    side: Side
+    idempotent_create: bool = False
+    assets: dict[str, tuple[Snapshot, datetime]] = field(default_factory=dict)
+    failing: set[str] = field(default_factory=set)  # operation names that raise
+    crash_after_create: bool = False  # create remotely, then raise (lost response)
+    calls: list[str] = field(default_factory=list)
+    _clock: datetime = field(default_factory=lambda: datetime(2026, 1, 1, tzinfo=UTC))
+
+    def tick(self) -> datetime:
+        self._clock += timedelta(milliseconds=1)
+        return self._clock
+
+    def _check(self, operation: str) -> None:
+        self.calls.append(operation)
+        if operation in self.failing:
+            raise SideDown(f"{self.side.value} {operation} failed")
+
+    def _remote(self, remote_id: str) -> RemoteAsset:
+        snapshot, updated = self.assets[remote_id]
+        return RemoteAsset(remote_id, snapshot, updated_at=updated)
+
+    # --- what a user does directly on that side ---
+    def user_creates(self, snapshot: Snapshot) -> str:
+        remote_id = str(uuid.uuid4())
+        self.assets[remote_id] = (snapshot, self.tick())
+        return remote_id
+
+    def user_edits(self, remote_id: str, snapshot: Snapshot) -> None:
+        self.assets[remote_id] = (snapshot, self.tick())
+
+    def user_deletes(self, remote_id: str) -> None:
+        self.assets.pop(remote_id, None)
+
+    # --- SyncSide ---
+    async def list_assets(self) -> list[RemoteAsset]:
+        self._check("list")
+        return [self._remote(remote_id) for remote_id in self.assets]
+
+    async def get_asset(self, remote_id: str) -> RemoteAsset | None:
+        self._check("get")
+        return self._remote(remote_id) if remote_id in self.assets else None
+
+    async def create_asset(self, asset_id: str, snapshot: Snapshot) -> RemoteAsset:
+        self._check("create")
+        remote_id = asset_id if self.idempotent_create else str(uuid.uuid4())
+        self.assets[remote_id] = (snapshot, self.tick())
+        if self.crash_after_create:
+            raise SideDown("connection lost after the create")
+        return self._remote(remote_id)
+
+    async def update_asset(self, remote_id: str, snapshot: Snapshot) -> RemoteAsset:
+        self._check("update")
+        if remote_id not in self.assets:
+            raise SideDown("not found")
+        self.assets[remote_id] = (snapshot, self.tick())
+        return self._remote(remote_id)
+
+    async def delete_asset(self, remote_id: str) -> None:
+        self._check("delete")
+        self.assets.pop(remote_id, None)
+
+    def snapshots(self) -> list[Snapshot]:
+        return sorted((s for s, _ in self.assets.values()), key=lambda s: s.state_hash())
+
+
+def _conforms(side: FakeSide) -> SyncSide:
+    return side

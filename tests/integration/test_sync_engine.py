@@ -1,0 +1,179 @@
+"""The sync engine on the real store (SQLite and PostgreSQL) with in-memory remote sides."""
+
+from __future__ import annotations
+
+import pytest
+
+from pieces_integration.adapters.event_log_memory import MemoryEventLog
+from pieces_integration.adapters.memory import MemoryEventBus, MemoryLocks
+from pieces_integration.adapters.sql.unit_of_work import SqlUnitOfWorkFactory
+from pieces_integration.domain.hlc import HybridLogicalClock
+from pieces_integration.domain.merge import Snapshot
+from pieces_integration.domain.model import Consent, Side, User
+from pieces_integration.ports.sync_sides import SyncSide
+from pieces_integration.service_layer.events import EventPublisher
+from pieces_integration.service_layer.sync_engine import SyncEngine
+from tests.fakes import FakeSide
+
+pytestmark = pytest.mark.anyio
+
+BASE = "def f():\n    a = 1\n    b = 2\n    c = 3\n    return a\n"
+
+
+def snap(content: str = BASE, name: str = "f", tags: tuple[str, ...] = ()) -> Snapshot:
+    return Snapshot(name=name, content=content, language="python", tags=tags)
+
+
+class World:
+    def __init__(self, uow: SqlUnitOfWorkFactory) -> None:
+        self.uow = uow
+        self.pieces = FakeSide(Side.PIECES)
+        self.aiwfe = FakeSide(Side.AIWFE, idempotent_create=True)
+        self.connected = {Side.PIECES, Side.AIWFE}
+
+        async def sides(user_id: str) -> dict[Side, SyncSide]:
+            return {s.side: s for s in (self.pieces, self.aiwfe) if s.side in self.connected}
+
+        self.engine = SyncEngine(
+            uow=uow,
+            locks=MemoryLocks(),
+            events=EventPublisher(MemoryEventBus(), MemoryEventLog()),
+            sides=sides,
+            clock=HybridLogicalClock("test"),
+            batch_size=3,
+        )
+
+    async def sync(self) -> object:
+        return await self.engine.sync_user("alice")
+
+    async def local(self) -> list[Snapshot]:
+        from pieces_integration.service_layer.sync_state import load_state
+
+        state = await load_state(self.uow, "alice")
+        return sorted((Snapshot.of(a) for a in state.assets.values()), key=lambda s: s.state_hash())
+
+    async def converged(self) -> list[Snapshot]:
+        local = await self.local()
+        assert self.pieces.snapshots() == local
+        assert self.aiwfe.snapshots() == local
+        return local
+
+
+@pytest.fixture
+async def world(uow_factory: SqlUnitOfWorkFactory) -> World:
+    async with uow_factory() as uow:
+        await uow.users.add(User(id="alice"))
+        await uow.commit()
+    return World(uow_factory)
+
+
+async def test_initial_import_reaches_every_side(world: World) -> None:
+    for i in range(8):
+        world.pieces.user_creates(snap(f"print({i})\n", name=f"s{i}"))
+    run = await world.sync()
+    assert run.status == "completed"  # type: ignore[attr-defined]
+    assert run.pieces_to_aiwfe == 8  # type: ignore[attr-defined]
+    assert len(await world.converged()) == 8
+    again = await world.sync()
+    assert (again.pieces_to_aiwfe, again.aiwfe_to_pieces) == (0, 0)  # type: ignore[attr-defined]
+
+
+async def test_edits_and_deletes_flow_both_ways(world: World) -> None:
+    pid = world.pieces.user_creates(snap())
+    await world.sync()
+    world.pieces.user_edits(pid, snap(BASE.replace("a = 1", "a = 5")))
+    await world.sync()
+    assert "a = 5" in world.aiwfe.snapshots()[0].content
+    (aid,) = world.aiwfe.assets
+    world.aiwfe.user_edits(aid, snap(BASE.replace("a = 1", "a = 6"), tags=("x",)))
+    await world.sync()
+    assert world.pieces.snapshots()[0].tags == ("x",)
+    world.aiwfe.user_deletes(aid)
+    await world.sync()
+    await world.sync()  # the delete reaches Pieces through the outbox
+    assert await world.converged() == []
+
+
+async def test_non_overlapping_concurrent_edits_merge(world: World) -> None:
+    pid = world.pieces.user_creates(snap())
+    await world.sync()
+    (aid,) = world.aiwfe.assets
+    world.pieces.user_edits(pid, snap(BASE.replace("a = 1", "a = 10")))
+    world.aiwfe.user_edits(aid, snap(BASE.replace("c = 3", "c = 30")))
+    await world.sync()
+    await world.sync()
+    (merged,) = await world.converged()
+    assert "a = 10" in merged.content and "c = 30" in merged.content
+
+
+async def test_incompatible_edits_keep_the_loser_as_a_backup(world: World) -> None:
+    pid = world.pieces.user_creates(snap())
+    await world.sync()
+    (aid,) = world.aiwfe.assets
+    world.aiwfe.user_edits(aid, snap(BASE.replace("b = 2", "b = 'aiwfe'")))
+    world.pieces.user_edits(pid, snap(BASE.replace("b = 2", "b = 'pieces'")))  # later
+    await world.sync()
+    await world.sync()
+    (final,) = await world.converged()
+    async with world.uow(readonly=True) as uow:
+        backups = await uow.conflicts.backups("alice")
+        conflicts = await uow.conflicts.for_user("alice")
+    kept = {b.snapshot["content"] for b in backups} | {final.content}
+    assert any("'aiwfe'" in c for c in kept) and any("'pieces'" in c for c in kept)
+    assert conflicts and conflicts[0].status == "resolved"
+
+
+async def test_edit_beats_delete(world: World) -> None:
+    pid = world.pieces.user_creates(snap())
+    await world.sync()
+    (aid,) = world.aiwfe.assets
+    world.pieces.user_deletes(pid)
+    world.aiwfe.user_edits(aid, snap(BASE + "# kept\n"))
+    await world.sync()
+    await world.sync()
+    (survivor,) = await world.converged()
+    assert survivor.content.endswith("# kept\n")
+
+
+async def test_lost_create_response_is_adopted_not_duplicated(world: World) -> None:
+    world.aiwfe.user_creates(snap("x = 1\n"))
+    world.pieces.crash_after_create = True
+    first = await world.sync()
+    assert first.errors  # type: ignore[attr-defined]
+    world.pieces.crash_after_create = False
+    await world.sync()
+    await world.converged()
+    assert len(world.pieces.assets) == 1
+
+
+async def test_one_side_down_does_not_stop_the_other(world: World) -> None:
+    world.aiwfe.failing.add("list")
+    world.pieces.user_creates(snap())
+    run = await world.sync()
+    assert run.status == "completed"  # type: ignore[attr-defined]
+    assert [e.code for e in run.errors] == ["aiwfe_unavailable"]  # type: ignore[attr-defined]
+    assert len(await world.local()) == 1
+    world.aiwfe.failing.clear()
+    await world.sync()
+    await world.converged()
+
+
+async def test_consent_off_means_no_sync(world: World) -> None:
+    async with world.uow() as uow:
+        user = await uow.users.get("alice")
+        assert user is not None
+        user.consent = Consent(asset_sync=False)
+        await uow.users.update(user)
+        await uow.commit()
+    world.pieces.user_creates(snap())
+    run = await world.sync()
+    assert [e.code for e in run.errors] == ["consent"]  # type: ignore[attr-defined]
+    assert world.aiwfe.assets == {} and await world.local() == []
+
+
+async def test_concurrent_requests_join_one_run(world: World) -> None:
+    import asyncio
+
+    world.pieces.user_creates(snap())
+    first, second = await asyncio.gather(world.sync(), world.sync())
+    assert first.id == second.id  # type: ignore[attr-defined]
