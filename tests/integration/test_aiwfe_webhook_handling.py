@@ -168,16 +168,55 @@ async def test_no_assets_without_consent(uow_factory: UnitOfWorkFactory) -> None
     assert await aiwfe_assets(uow_factory) == []
 
 
-async def test_task_created_becomes_a_context_change(uow_factory: UnitOfWorkFactory) -> None:
+@pytest.mark.parametrize(
+    ("type_", "data", "expected"),
+    [
+        ("task_created", {"task": {"id": "t1", "title": "Ship it"}}, {"current_task": "Ship it"}),
+        ("opportunity_created", {"opportunity": {"id": "o1", "name": "Acme"}},
+         {"active_project": "Acme"}),
+        ("context_updated", {"context": {"user_id": USER, "version": 3,
+                                         "updated_at": "2026-11-25T10:00:00Z",
+                                         "current_task": {"id": "t2", "title": "Review"},
+                                         "active_opportunity": None, "keywords": ["hmac"],
+                                         "recent_chats": [{"id": "chat_9"}],
+                                         "recent_queries": ["q"], "current_agent": "coder"}},
+         {"current_task": "Review", "keywords": ["hmac"]}),
+    ],
+)  # fmt: skip
+async def test_aiwfe_context_events_update_the_context_with_history(
+    uow_factory: UnitOfWorkFactory, type_: str, data: dict[str, Any], expected: dict[str, Any]
+) -> None:
     await add_user(uow_factory)
-    data = {"task": {"id": "t1", "title": "Ship the webhook", "tags": ["hmac"]}}
     outcome = await handle_aiwfe_event(
-        parse_webhook_event(event(type_="task_created", data=data)), uow_factory=uow_factory
+        parse_webhook_event(event(type_=type_, data=data)), uow_factory=uow_factory
     )
-    assert outcome.actions == 1
-    [message] = await outbox(uow_factory)
-    assert (message.target, message.operation) == ("events", "apply_aiwfe_context")
-    assert message.payload["changes"] == {"current_task": "Ship the webhook", "keywords": ["hmac"]}
+    assert outcome.status == "processed" and outcome.actions >= 1
+    async with uow_factory() as uow:
+        context = await uow.contexts.get(USER)
+        history = await uow.contexts.history(USER, limit=10)
+        await uow.rollback()
+    assert context is not None
+    for name, value in expected.items():
+        assert getattr(context, name) == value
+    assert history and {c.source for c in history} == {"aiwfe"}
+    assert await outbox(uow_factory) == []  # nothing echoes back to AIWFE
+    if type_ == "context_updated":
+        assert context.aiwfe_context is not None
+        assert context.aiwfe_context.active_chat == "chat_9"
+
+
+async def test_repeated_context_is_processed_without_changes(
+    uow_factory: UnitOfWorkFactory,
+) -> None:
+    await add_user(uow_factory)
+    data = {"task": {"id": "t1", "title": "Ship it"}}
+    await handle_aiwfe_event(
+        parse_webhook_event(event("e1", type_="task_created", data=data)), uow_factory=uow_factory
+    )
+    again = await handle_aiwfe_event(
+        parse_webhook_event(event("e2", type_="task_created", data=data)), uow_factory=uow_factory
+    )
+    assert (again.status, again.actions, again.reason) == ("ignored", 0, "context_unchanged")
 
 
 # --- Pieces -> AIWFE: asset analysis ----------------------------------------------------

@@ -148,24 +148,3 @@ class CreateAIWFESuggestion:
                 fingerprint=s["fingerprint"],
             ),
         )
-
-
-@dataclass(frozen=True, slots=True)
-class ApplyAIWFEContextChange:
-    """AIWFE reported a context change (task, opportunity, context); merge it into ours."""
-
-    OPERATION = "apply_aiwfe_context"
-
-    user_id: str
-    changes: dict[str, Any]  # UserContext field -> new value
-    event_id: str
-
-    def to_outbox(self) -> OutboxMessage:
-        return OutboxMessage(
-            user_id=self.user_id,
-            target="events",
-            operation=self.OPERATION,
-            payload={"changes": dict(self.changes), "event_id": self.event_id},
-            idempotency_key=f"aiwfe-context:{self.event_id}",
-            aggregate_id=self.user_id,
-        )

@@ -1,21 +1,22 @@
-"""Handle one verified AIWFE webhook event: record it once, turn it into outbox commands.
+"""Handle one verified AIWFE webhook event: record it once, then apply it.
 
 The route has already checked the signature and parsed the envelope. Everything here
-happens in one transaction: the inbox row that makes the event id unique and the
-outbox messages it causes commit together, so a crash between them cannot lose or
-double an effect, and a redelivery is refused as a duplicate.
+happens in one transaction: the inbox row that makes the event id unique, the assets,
+their outbox messages and context changes commit together, so a crash between them
+cannot lose or double an effect, and a redelivery is refused as a duplicate.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
 import structlog
 
-from pieces_integration.domain.commands import ApplyAIWFEContextChange, CreatePiecesAsset
-from pieces_integration.domain.model import OutboxMessage, utcnow
+from pieces_integration.domain.commands import CreatePiecesAsset
+from pieces_integration.domain.context import apply_update
+from pieces_integration.domain.model import Asset, ContextChange, UserContext, utcnow
 from pieces_integration.domain.webhook_events import (
     DuplicateWebhookEvent,
     WebhookEvent,
@@ -24,6 +25,7 @@ from pieces_integration.domain.webhook_events import (
 )
 from pieces_integration.ports.storage import UnitOfWorkFactory
 from pieces_integration.service_layer.chat_insights import asset_commands_for_message
+from pieces_integration.service_layer.events import EventPublisher, asset_payload, to_jsonable
 
 log = structlog.get_logger(__name__)
 
@@ -34,14 +36,12 @@ class WebhookOutcome:
 
     event_id: str
     status: str  # "processed" | "ignored"
-    actions: int  # assets created + other outbox messages stored
+    actions: int  # assets created + context fields changed
     reason: str | None = None
 
 
-def _commands_for(
-    event: WebhookEvent,
-) -> tuple[list[CreatePiecesAsset], list[OutboxMessage], str | None]:
-    """Assets to create and other outbox messages an event causes, or why it causes none."""
+def _asset_commands(event: WebhookEvent) -> tuple[list[CreatePiecesAsset], str | None]:
+    """Assets an event creates, or why it creates none."""
     kind = event.known_type
     data = event.data
     if kind is WebhookEventType.CHAT_MESSAGE_CREATED:
@@ -51,29 +51,25 @@ def _commands_for(
             event.user_id, chat_id, message.id, message.role, message.content,
             chat_title=title if isinstance(title, str) else None, event_id=event.id,
         )  # fmt: skip
-        return assets, [], None if assets else "no_code_blocks"
+        return assets, None if assets else "no_code_blocks"
     if kind is WebhookEventType.AGENT_SOLUTION_GENERATED:
         solution_id = str(data.get("solution_id") or event.id)
         content = data.get("content")
         if not isinstance(content, str):
-            return [], [], "no_content"
+            return [], "no_content"
         chat_id = str(data.get("chat_id") or f"solution:{solution_id}")
         solutions = asset_commands_for_message(
             event.user_id, chat_id, solution_id, "assistant", content, event_id=event.id
         )
-        return solutions, [], None if solutions else "no_code_blocks"
-    changes = _context_changes(kind, data)
-    if changes:
-        cmd = ApplyAIWFEContextChange(user_id=event.user_id, changes=changes, event_id=event.id)
-        return [], [cmd.to_outbox()], None
-    return [], [], "unhandled_type" if kind is None else "nothing_to_apply"
+        return solutions, None if solutions else "no_code_blocks"
+    return [], "unhandled_type" if kind is None else None
 
 
 def _context_changes(kind: WebhookEventType | None, data: dict[str, Any]) -> dict[str, Any]:
     if kind is WebhookEventType.TASK_CREATED:
         task = data.get("task")
         if isinstance(task, dict) and isinstance(task.get("title"), str):
-            return {"current_task": task["title"], "keywords": list(task.get("tags") or [])}
+            return {"current_task": task["title"]}
     elif kind is WebhookEventType.OPPORTUNITY_CREATED:
         opportunity = data.get("opportunity")
         if isinstance(opportunity, dict) and isinstance(opportunity.get("name"), str):
@@ -102,14 +98,24 @@ def _from_aiwfe_context(context: dict[str, Any]) -> dict[str, Any]:
 
 
 async def handle_aiwfe_event(
-    event: WebhookEvent, *, uow_factory: UnitOfWorkFactory, now: datetime | None = None
+    event: WebhookEvent,
+    *,
+    uow_factory: UnitOfWorkFactory,
+    events: EventPublisher | None = None,
+    now: datetime | None = None,
 ) -> WebhookOutcome:
-    """Record `event` once and store the commands it causes; raise DuplicateWebhookEvent if seen.
+    """Record `event` once and apply it; raise DuplicateWebhookEvent if its id was seen.
 
-    An event for an unknown user, or a user who has not consented to asset sync, is
-    recorded (so redeliveries stay duplicates) and otherwise ignored.
+    Code blocks become assets (plus `asset.create` toward Pieces); task, opportunity and
+    context events update the user's context with history (source "aiwfe", so nothing
+    echoes back to AIWFE). An event for an unknown user, or for asset sync the user has
+    not consented to, is recorded (redeliveries stay duplicates) and otherwise ignored.
     """
     at = now or utcnow()
+    created: list[Asset] = []
+    context_before: UserContext | None = None
+    context_after: UserContext | None = None
+    changes: list[ContextChange] = []
     async with uow_factory() as uow:
         first = await uow.webhooks.record_once(
             event.id, source="aiwfe", type=event.type, user_id=event.user_id, at=at
@@ -121,27 +127,55 @@ async def handle_aiwfe_event(
             await uow.commit()
             log.info("aiwfe_webhook_ignored", event_id=event.id, reason="unknown_user")
             return WebhookOutcome(event.id, "ignored", 0, "unknown_user")
-        assets, messages, reason = _commands_for(event)
-        if assets and not user.consent.asset_sync:
-            assets, reason = [], "asset_sync_not_consented"
-        stored = 0
-        for command in assets:
+        commands, reason = _asset_commands(event)
+        if commands and not user.consent.asset_sync:
+            commands, reason = [], "asset_sync_not_consented"
+        for command in commands:
             if await uow.assets.get(command.asset_id) is not None:
                 continue  # this snippet of this message was stored before
             asset = command.to_asset()
             await uow.assets.add(asset)
             await uow.outbox.add(command.to_outbox(asset))
-            stored += 1
-        for message in messages:
-            stored += bool(await uow.outbox.add(message))
+            created.append(asset)
+        updates = _context_changes(event.known_type, event.data)
+        if updates:
+            context_before = await uow.contexts.get(event.user_id) or UserContext(event.user_id)
+            context_after, changes = apply_update(context_before, updates, source="aiwfe")
+            if changes:
+                await uow.contexts.save(context_after)
+                for change in changes:
+                    # History rows are JSON: nested states (aiwfe_context) go in as plain data.
+                    await uow.contexts.add_change(
+                        replace(
+                            change,
+                            old_value=to_jsonable(change.old_value),
+                            new_value=to_jsonable(change.new_value),
+                        )
+                    )
+            else:
+                reason = "context_unchanged"
         await uow.commit()
-    status = "processed" if assets or messages else "ignored"
+    if events is not None:
+        for asset in created:
+            await events.publish(
+                event.user_id, "asset_created", {"asset": asset_payload(asset), "source": "aiwfe"}
+            )
+        if changes:
+            await events.publish(
+                event.user_id,
+                "context_changed",
+                {"user_id": event.user_id, "old_context": context_before,
+                 "new_context": context_after, "changes": changes},
+            )  # fmt: skip
+    acted = bool(commands) or bool(changes)
+    status = "processed" if acted else "ignored"
+    actions = len(created) + len(changes)
     log.info(
         "aiwfe_webhook_handled",
         event_id=event.id,
         event_type=event.type,
         status=status,
-        actions=stored,
+        actions=actions,
         reason=reason,
     )
-    return WebhookOutcome(event.id, status, stored, reason)
+    return WebhookOutcome(event.id, status, actions, None if acted else reason)

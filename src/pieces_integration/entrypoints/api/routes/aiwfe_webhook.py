@@ -87,7 +87,7 @@ async def receive_aiwfe_webhook(
         event = parse_webhook_event(body)
     except MalformedWebhookBody as exc:
         return problem(400, exc.message, code=exc.code)
-    outcome = await handle_aiwfe_event(event, uow_factory=container.uow)
+    outcome = await handle_aiwfe_event(event, uow_factory=container.uow, events=container.events)
     return WebhookResponse(
         event_id=outcome.event_id,
         status="processed" if outcome.status == "processed" else "ignored",
