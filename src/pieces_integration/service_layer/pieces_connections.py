@@ -12,7 +12,7 @@ import contextlib
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import urlsplit
 
 from pieces_integration.domain.connection_state import (
@@ -33,6 +33,7 @@ from pieces_integration.domain.errors import (
     UpstreamError,
 )
 from pieces_integration.domain.model import Connection, ConnectionKind, new_id, utcnow
+from pieces_integration.domain.secrets import connection_secret_binding
 from pieces_integration.ports.pieces import (
     ConnectionStore,
     Decrypt,
@@ -52,8 +53,9 @@ CAPABILITIES = ("assets.read", "assets.write", "search", "streams.identifiers")
 
 
 def secret_context(user_id: str) -> str:
-    """Associated data binding a sealed API key to its owner and field (DEVIATIONS 6)."""
-    return f"connection:{user_id}:pieces:api_key"
+    """Associated data binding a sealed API key to its owner and field (DEVIATIONS 6); the
+    same binding key rotation uses for `connections.secret_ciphertext`."""
+    return connection_secret_binding(user_id, ConnectionKind.PIECES)
 
 
 def failure_kind_of(exc: Exception) -> FailureKind:
@@ -446,3 +448,87 @@ async def stored_api_key(user_id: str, store: ConnectionStore, decrypt: Decrypt)
     if stored is None or stored.sealed_secret is None:
         return None
     return decrypt(stored.sealed_secret, secret_context(user_id))
+
+
+@dataclass(eq=False)
+class PiecesIntegration:
+    """Everything the Pieces use cases need, bundled once at start-up for the API layer."""
+
+    guard: EndpointGuard
+    detector: PiecesDetector
+    factory: PiecesOSFactory
+    store: ConnectionStore
+    connections: PiecesConnections
+    encrypt: Encrypt
+    default_url: str
+
+    async def detect(self, url: str | None) -> Detection:
+        return await detect_pieces(self.detector, self.guard, url=url, default_url=self.default_url)
+
+    async def connect(
+        self,
+        user_id: str,
+        url: str | None,
+        *,
+        api_key: str | None,
+        preferences: dict[str, Any] | None,
+    ) -> ConnectionResult:
+        return await connect_pieces(
+            user_id,
+            url or self.default_url,
+            api_key=api_key,
+            preferences=preferences,
+            guard=self.guard,
+            factory=self.factory,
+            store=self.store,
+            connections=self.connections,
+            encrypt=self.encrypt,
+        )
+
+    async def status(self, user_id: str) -> ConnectionStatus:
+        return await pieces_status(user_id, store=self.store, connections=self.connections)
+
+    async def retry(self, user_id: str) -> ConnectionStatus:
+        await retry_pieces(user_id, self.connections)
+        return await self.status(user_id)
+
+    async def disconnect(self, user_id: str, *, preserve_data: bool) -> DisconnectionResult:
+        return await disconnect_pieces(
+            user_id, preserve_data=preserve_data, store=self.store, connections=self.connections
+        )
+
+
+CONNECTION_EVENT = "pieces_connection_state_changed"  # the event name of spec 8.4
+
+
+def connection_event_payload(event: ConnectionStateChanged) -> dict[str, Any]:
+    message = event.message
+    return {
+        "state": event.current.value,
+        "previous": event.previous.value,
+        "failure": event.failure.value if event.failure else None,
+        "message": message.message if message else None,
+        "title": message.title if message else None,
+        "actions": [
+            {"id": a.id, "label": a.label, "url": a.url}
+            for a in (message.actions if message else ())
+        ],
+        "attempt": event.attempt,
+        "max_attempts": event.max_attempts,
+        "retry_in": event.retry_in,
+        "detail": event.detail,
+        "at": event.at.isoformat(),
+    }
+
+
+class UserEventSink(Protocol):
+    async def publish(self, user_id: str, event_type: str, payload: dict[str, Any]) -> Any: ...
+
+
+def publish_to(sink: UserEventSink) -> EventPublisher:
+    """Adapts the per-user event log/bus to the connection state machine's events."""
+
+    async def publish(event: ConnectionStateChanged) -> None:
+        await sink.publish(event.user_id, CONNECTION_EVENT, connection_event_payload(event))
+
+    return publish

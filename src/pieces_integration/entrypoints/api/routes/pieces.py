@@ -1,0 +1,91 @@
+"""Pieces OS integration (spec 6.1 Integration Operations, 7.1 onboarding, DEVIATIONS 18)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query
+
+from pieces_integration.domain.auth import ensure_can_write, resolve_user
+from pieces_integration.domain.errors import DependencyUnavailable
+from pieces_integration.entrypoints.api.deps import ContainerDep, CurrentPrincipal
+from pieces_integration.entrypoints.api.schemas.pieces import (
+    ConnectionResultPublic,
+    ConnectionStatusPublic,
+    DisconnectionResultPublic,
+    PiecesConnect,
+    PiecesDetect,
+    PiecesDetectionPublic,
+    PiecesDisconnect,
+)
+from pieces_integration.service_layer.pieces_connections import PiecesIntegration
+
+router = APIRouter(prefix="/api/v1/integrations/pieces", tags=["integrations"])
+
+
+def get_pieces(container: ContainerDep) -> PiecesIntegration:
+    pieces = container.extras.get("pieces")
+    if not isinstance(pieces, PiecesIntegration):
+        raise DependencyUnavailable(
+            "the Pieces integration is not configured", upstream="pieces_integration"
+        )
+    return pieces
+
+
+PiecesDep = Annotated[PiecesIntegration, Depends(get_pieces)]
+
+
+@router.post("/detect", summary="Look for a running Pieces OS (within 2 s)")
+async def detect_pieces(
+    body: PiecesDetect, principal: CurrentPrincipal, pieces: PiecesDep
+) -> PiecesDetectionPublic:
+    """Probes the given URL (or the default) and the 39300–39333 range and legacy port of its
+    host. A URL outside loopback/private/link-local/unique-local addresses is refused (422)."""
+    return PiecesDetectionPublic.of(await pieces.detect(body.url))
+
+
+@router.post("/connect", summary="Connect to the user's Pieces OS")
+async def connect_pieces(
+    body: PiecesConnect, principal: CurrentPrincipal, pieces: PiecesDep
+) -> ConnectionResultPublic:
+    """Pieces being unreachable is reported in the result (`success: false` with the spec 8.4
+    message and actions); the API key, when given, is stored encrypted."""
+    ensure_can_write(principal)
+    user_id = resolve_user(principal, body.user_id)
+    result = await pieces.connect(
+        user_id,
+        body.pieces_url,
+        api_key=body.api_key.get_secret_value() if body.api_key else None,
+        preferences=body.user_preferences,
+    )
+    return ConnectionResultPublic.of(result)
+
+
+@router.get("/status", summary="The Pieces connection state of a user")
+async def read_pieces_status(
+    principal: CurrentPrincipal,
+    pieces: PiecesDep,
+    user_id: Annotated[str | None, Query(max_length=128)] = None,
+) -> ConnectionStatusPublic:
+    return ConnectionStatusPublic.of(await pieces.status(resolve_user(principal, user_id)))
+
+
+@router.post("/retry", summary="Retry a failed Pieces connection now")
+async def retry_pieces(
+    principal: CurrentPrincipal,
+    pieces: PiecesDep,
+    user_id: Annotated[str | None, Query(max_length=128)] = None,
+) -> ConnectionStatusPublic:
+    ensure_can_write(principal)
+    return ConnectionStatusPublic.of(await pieces.retry(resolve_user(principal, user_id)))
+
+
+@router.post("/disconnect", summary="Disconnect from Pieces OS")
+async def disconnect_pieces(
+    body: PiecesDisconnect, principal: CurrentPrincipal, pieces: PiecesDep
+) -> DisconnectionResultPublic:
+    ensure_can_write(principal)
+    user_id = resolve_user(principal, body.user_id)
+    return DisconnectionResultPublic.of(
+        await pieces.disconnect(user_id, preserve_data=body.preserve_data)
+    )
