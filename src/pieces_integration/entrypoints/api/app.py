@@ -17,6 +17,7 @@ from pieces_integration.bootstrap import Container, bootstrap
 from pieces_integration.config import Settings
 from pieces_integration.entrypoints.api.errors import install_error_handlers
 from pieces_integration.entrypoints.api.middleware import RequestContextMiddleware
+from pieces_integration.entrypoints.api.openapi import install_problem_docs
 from pieces_integration.entrypoints.api.routes import assets, context, health, local_auth, users
 from pieces_integration.observability.metrics import Metrics
 from pieces_integration.service_layer.local_admin import SignInCodes
@@ -54,6 +55,7 @@ def create_app(
     if container is not None:
         app.state.container = container
     install_error_handlers(app)
+    install_problem_docs(app)  # documents every router's problem+json responses
     app.include_router(health.router)
     # Fixed paths under /assets (search, suggestions) must be included before /{asset_id}.
     app.include_router(assets.router)
