@@ -25,7 +25,7 @@ import time
 from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import structlog
 
@@ -112,15 +112,21 @@ class SyncEngine:
 
     # --- entry point -----------------------------------------------------------------------
 
-    async def sync_user(self, user_id: str, *, trigger: str = "manual") -> SyncRun:
-        """Run (or join) the user's sync and return its result."""
+    async def sync_user(
+        self, user_id: str, *, trigger: str = "manual", join: bool = True
+    ) -> SyncRun:
+        """Run (or join) the user's sync and return its result.
+
+        With `join=False` a run already going on another replica raises LockUnavailable
+        instead of being waited for (what the scheduler wants).
+        """
         running = self._running.get(user_id)
         if running is not None:
             return await asyncio.shield(running)
         future: asyncio.Future[SyncRun] = asyncio.get_running_loop().create_future()
         self._running[user_id] = future
         try:
-            result = await self._locked(user_id, trigger)
+            result = await self._locked(user_id, trigger, join)
         except BaseException as exc:
             future.set_exception(exc)
             future.exception()  # joiners re-raise it; mark it retrieved for the loop
@@ -131,19 +137,20 @@ class SyncEngine:
         finally:
             del self._running[user_id]
 
-    async def _locked(self, user_id: str, trigger: str) -> SyncRun:
+    async def _locked(self, user_id: str, trigger: str, join: bool) -> SyncRun:
         name = f"sync:{user_id}"
         try:
             async with self.locks.hold(name, ttl=LOCK_TTL, wait=0):
                 return await self._run(user_id, trigger)
         except LockUnavailable:
-            pass
+            if not join:
+                raise
         # Another replica is syncing this user: join it by waiting for the lock.
         async with self.locks.hold(name, ttl=LOCK_TTL, wait=LOCK_TTL):
             async with self.uow(readonly=True) as uow:
                 latest = await uow.sync_runs.latest(user_id)
         if latest is None:  # pragma: no cover - the other run always records itself
-            return await self._locked(user_id, trigger)
+            return await self._locked(user_id, trigger, join)
         return latest
 
     # --- one run ---------------------------------------------------------------------------
@@ -226,16 +233,23 @@ class SyncEngine:
         return record
 
     async def _settle_outbox(self, uow: UnitOfWork, user_id: str, sides: set[Side]) -> None:
-        """Create/update messages toward a side are carried by that side's state-based push."""
+        """Create/update messages toward a side are carried by that side's state-based push;
+        messages toward a side that could not be reached wait, with growing backoff."""
         now = utcnow()
         targets = {side.value for side in sides}
         for message in await uow.outbox.pending_for(user_id):
-            if (
-                message.operation in ("asset.create", "asset.update")
-                and message.target in targets
-                and message.id is not None
-            ):
-                await uow.outbox.settle(message.id, at=now)
+            if message.id is None or message.target not in ("pieces", "aiwfe"):
+                continue
+            if message.target in targets:
+                if message.operation in ("asset.create", "asset.update"):
+                    await uow.outbox.settle(message.id, at=now)
+            elif message.next_attempt_at <= now:
+                delay = min(300.0, 2.0 ** min(message.attempts, 8))
+                await uow.outbox.defer(
+                    message.id,
+                    until=now + timedelta(seconds=delay),
+                    error=f"{message.target} not reachable or not connected",
+                )
 
     # --- pull ------------------------------------------------------------------------------
 

@@ -113,6 +113,22 @@ class SqlOutboxRepository:
         )
         return bool(result.rowcount)
 
+    async def due_users(self, now: datetime) -> list[str]:
+        rows = await self._conn.execute(
+            sa.select(outbox.c.user_id)
+            .where(outbox.c.status == "pending", outbox.c.next_attempt_at <= now)
+            .distinct()
+        )
+        return [row[0] for row in rows]
+
+    async def defer(self, message_id: int, *, until: datetime, error: str) -> None:
+        """Not deliverable now (its side is down or disconnected): try again later."""
+        await self._conn.execute(
+            sa.update(outbox)
+            .where(outbox.c.id == message_id, outbox.c.status == "pending")
+            .values(next_attempt_at=until, attempts=outbox.c.attempts + 1, last_error=error[:2000])
+        )
+
     async def settle(self, message_id: int, *, at: datetime) -> None:
         """Delivered by another path (a sync run carried it): close it whoever holds it."""
         await self._conn.execute(

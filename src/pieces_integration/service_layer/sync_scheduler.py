@@ -1,0 +1,148 @@
+"""Runs syncs on time and on demand (spec 4.3, DEVIATIONS 8).
+
+- Every user with something to sync is reconciled on their own schedule: every
+  `interval` seconds with jitter, so users (and replicas) never run in lock-step.
+- `poke(user)` asks for a run soon (a Pieces stream event, an outbox message, a webhook);
+  pokes within `debounce` seconds are coalesced into one run.
+- `request(user)` runs now (or joins the running one) and is what the API and the
+  WebSocket `sync_request` call.
+- Users with due outbox messages are poked, and a run that fails for a side backs off.
+
+All work runs in one task group owned by this object (`async with scheduler:`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any, Self
+
+import structlog
+
+from pieces_integration.domain.model import SyncRun, utcnow
+from pieces_integration.ports.infrastructure import LockUnavailable
+from pieces_integration.ports.storage import UnitOfWorkFactory
+from pieces_integration.service_layer.sync_engine import SyncEngine
+
+log = structlog.get_logger(__name__)
+
+UserLister = Callable[[], Awaitable[list[str]]]
+
+
+@dataclass
+class SyncScheduler:
+    engine: SyncEngine
+    uow: UnitOfWorkFactory
+    users: UserLister  # who is reconciled periodically (connected users)
+    interval: float = 30.0
+    jitter: float = 0.2  # fraction of the interval
+    debounce: float = 0.25
+    tick: float = 0.5
+    concurrency: int = 4
+    rng: random.Random = field(default_factory=random.Random)
+    _due: dict[str, float] = field(default_factory=dict)
+    _poked: dict[str, float] = field(default_factory=dict)
+    _inflight: dict[str, asyncio.Task[SyncRun | None]] = field(default_factory=dict)
+    _group: asyncio.TaskGroup | None = None
+    _stop: asyncio.Event = field(default_factory=asyncio.Event)
+    _slots: asyncio.Semaphore | None = None
+    started: asyncio.Event = field(default_factory=asyncio.Event)
+
+    async def __aenter__(self) -> Self:
+        self._group = asyncio.TaskGroup()
+        await self._group.__aenter__()
+        self._slots = asyncio.Semaphore(self.concurrency)
+        self._group.create_task(self._loop(), name="sync-scheduler")
+        self.started.set()
+        return self
+
+    async def __aexit__(self, *exc: Any) -> None:
+        self._stop.set()
+        for task in list(self._inflight.values()):
+            task.cancel()
+        assert self._group is not None
+        await self._group.__aexit__(None, None, None)
+        self._group = None
+
+    def _next_due(self) -> float:
+        spread = self.interval * self.jitter
+        return time.monotonic() + self.interval + self.rng.uniform(-spread, spread)
+
+    def poke(self, user_id: str) -> None:
+        """Ask for a run of `user_id` soon; repeated pokes coalesce."""
+        self._poked.setdefault(user_id, time.monotonic() + self.debounce)
+
+    async def request(self, user_id: str, *, trigger: str = "manual") -> SyncRun:
+        """Run now, or join the run in progress (here or on another replica)."""
+        self._poked.pop(user_id, None)
+        run = await self.engine.sync_user(user_id, trigger=trigger)
+        if user_id in self._due:
+            self._due[user_id] = self._next_due()
+        return run
+
+    def start(self, user_id: str, *, trigger: str = "manual") -> asyncio.Task[SyncRun | None]:
+        """Start (or return the already running) run as a task owned by the scheduler."""
+        task = self._inflight.get(user_id)
+        if task is None or task.done():
+            if self._group is None:
+                raise RuntimeError("SyncScheduler.start() needs `async with scheduler:` first")
+            task = self._group.create_task(self._guarded(user_id, trigger))
+            self._inflight[user_id] = task
+        return task
+
+    async def _guarded(self, user_id: str, trigger: str) -> SyncRun | None:
+        assert self._slots is not None
+        async with self._slots:
+            try:
+                self._poked.pop(user_id, None)
+                return await self.engine.sync_user(user_id, trigger=trigger, join=False)
+            except LockUnavailable:
+                return None  # another replica is on it
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # a failing user never stops the others
+                log.warning("scheduled_sync_failed", user_id=user_id, error=repr(exc))
+                self._due[user_id] = self._next_due()
+                return None
+            finally:
+                self._inflight.pop(user_id, None)
+
+    async def _loop(self) -> None:
+        refresh_at = 0.0
+        while not self._stop.is_set():
+            now = time.monotonic()
+            if now >= refresh_at:
+                await self._refresh()
+                refresh_at = now + min(self.interval, 10.0)
+            for user_id, due in list(self._poked.items()):
+                if due <= now and user_id not in self._inflight:
+                    del self._poked[user_id]
+                    self.start(user_id, trigger="event")
+            for user_id, due in list(self._due.items()):
+                if due <= now and user_id not in self._inflight:
+                    self._due[user_id] = self._next_due()
+                    self.start(user_id, trigger="schedule")
+            try:
+                await asyncio.wait_for(self._stop.wait(), self.tick)
+            except TimeoutError:
+                pass
+
+    async def _refresh(self) -> None:
+        try:
+            users = set(await self.users())
+            async with self.uow(readonly=True) as uow:
+                outbox_users = set(await uow.outbox.due_users(utcnow()))
+        except Exception as exc:  # the store being down must not kill the loop
+            log.warning("scheduler_refresh_failed", error=repr(exc))
+            return
+        for user_id in users:
+            # First sight: spread the first runs over one interval.
+            self._due.setdefault(user_id, time.monotonic() + self.rng.uniform(0, self.interval))
+        for user_id in list(self._due):
+            if user_id not in users:
+                del self._due[user_id]
+        for user_id in outbox_users:
+            self.poke(user_id)
