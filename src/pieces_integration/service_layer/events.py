@@ -1,15 +1,35 @@
-"""Domain events toward live subscribers: serialised once, published per user after commit."""
+"""Domain events toward live subscribers, published per user after commit.
+
+`EventPublisher.publish` appends the event to the durable per-user log (which assigns its
+id, keeps it in the bounded history for resuming clients and fans it out to every replica),
+then also announces it on the bus channel `user:{user_id}` for in-process consumers.
+"""
 
 from __future__ import annotations
 
-import json
 from dataclasses import asdict, is_dataclass
 from datetime import datetime
 from enum import Enum
 from typing import Any
 
 from pieces_integration.domain.model import Asset, utcnow
+from pieces_integration.ports.event_log import EventLog, LoggedEvent, NewEvent
 from pieces_integration.ports.infrastructure import EventBus
+
+# Every event type a client may put in a `subscribe` filter (spec 6.2, plus the sync
+# engine's and the connection monitor's events).
+EVENT_TYPES = frozenset(
+    {
+        "asset_created",
+        "asset_updated",
+        "asset_deleted",
+        "context_changed",
+        "suggestions_updated",
+        "sync_completed",
+        "connection_state_changed",
+        "conflict_detected",
+    }
+)
 
 
 def to_jsonable(value: Any) -> Any:
@@ -52,14 +72,13 @@ def user_channel(user_id: str) -> str:
 
 
 class EventPublisher:
-    def __init__(self, bus: EventBus) -> None:
+    def __init__(self, bus: EventBus, log: EventLog) -> None:
         self._bus = bus
+        self.log = log
 
-    async def publish(self, user_id: str, event_type: str, payload: dict[str, Any]) -> None:
-        message = {
-            "type": event_type,
-            "user_id": user_id,
-            "timestamp": utcnow().isoformat(),
-            "payload": to_jsonable(payload),
-        }
-        await self._bus.publish(user_channel(user_id), json.dumps(message).encode())
+    async def publish(self, user_id: str, event_type: str, payload: dict[str, Any]) -> LoggedEvent:
+        logged = await self.log.append(
+            NewEvent(user_id, event_type, utcnow().isoformat(), to_jsonable(payload))
+        )
+        await self._bus.publish(user_channel(user_id), logged.wire.encode())
+        return logged

@@ -1,0 +1,228 @@
+"""The `/ws` endpoint (spec 6.2) and `POST /api/v1/ws-ticket`.
+
+Authentication: `Authorization: Bearer <jwt or API key>` or `X-API-Key` (services), or
+`?ticket=` from `POST /api/v1/ws-ticket` (browsers, which cannot set WebSocket headers).
+A browser's `Origin` must be one of CORS_ORIGINS. Close codes: see `service_layer.realtime`.
+"""
+
+from __future__ import annotations
+
+import json
+from functools import partial
+from typing import Any
+
+from fastapi import APIRouter, WebSocket, WebSocketDisconnect
+from pydantic import BaseModel, ValidationError
+from starlette.websockets import WebSocketState
+
+from pieces_integration.bootstrap import Container
+from pieces_integration.domain.auth import Principal, resolve_user
+from pieces_integration.domain.errors import Forbidden, PiecesIntegrationError, Unauthorized
+from pieces_integration.entrypoints.api.deps import ContainerDep, CurrentPrincipal
+from pieces_integration.entrypoints.api.schemas.ws import (
+    PingPayload,
+    SubscribePayload,
+    SyncRequestPayload,
+    UnsubscribePayload,
+    WsTicketPublic,
+)
+from pieces_integration.ports.channel import ChannelClosed
+from pieces_integration.service_layer.auth import RequestMeta
+from pieces_integration.service_layer.events import EVENT_TYPES
+from pieces_integration.service_layer.realtime import (
+    CloseCode,
+    RealtimeHub,
+    Session,
+    control,
+    run_sync_request,
+)
+from pieces_integration.service_layer.ws_tickets import WsTickets
+
+router = APIRouter()
+
+
+class StarletteChannel:
+    """Starlette's WebSocket as our `Channel`: every way the peer can vanish is ChannelClosed."""
+
+    def __init__(self, websocket: WebSocket) -> None:
+        self._ws = websocket
+
+    async def send_text(self, text: str) -> None:
+        try:
+            await self._ws.send_text(text)
+        except WebSocketDisconnect as exc:
+            raise ChannelClosed(exc.code) from exc
+        except (RuntimeError, OSError) as exc:  # sending after close / transport gone
+            raise ChannelClosed() from exc
+
+    async def receive(self) -> str | bytes:
+        try:
+            message = await self._ws.receive()
+        except RuntimeError as exc:
+            raise ChannelClosed() from exc
+        if message["type"] == "websocket.disconnect":
+            raise ChannelClosed(message.get("code"))
+        text: str | None = message.get("text")
+        if text is not None:
+            return text
+        data: bytes = message.get("bytes") or b""
+        return data
+
+    async def close(self, code: int, reason: str) -> None:
+        if self._ws.application_state is WebSocketState.DISCONNECTED:
+            return
+        await self._ws.close(code, reason)
+
+
+def _origin_allowed(origin: str | None, allowed: list[str]) -> bool:
+    # Non-browser clients send no Origin; they authenticate with a header, not ambient state.
+    return origin is None or "*" in allowed or origin.rstrip("/") in allowed
+
+
+async def _authenticate(websocket: WebSocket, container: Container) -> Principal:
+    ticket = websocket.query_params.get("ticket")
+    if ticket:
+        tickets: WsTickets = container.extras["ws_tickets"]
+        return await tickets.redeem(ticket)
+    authorization = websocket.headers.get("authorization", "")
+    scheme, _, credential = authorization.partition(" ")
+    bearer = credential.strip() if scheme.lower() == "bearer" else None
+    client = websocket.client.host if websocket.client else None
+    return await container.authenticator.authenticate(
+        bearer=bearer or None,
+        api_key=websocket.headers.get("x-api-key"),
+        meta=RequestMeta(ip=client),
+    )
+
+
+@router.websocket("/ws")
+async def websocket_events(websocket: WebSocket) -> None:
+    """Real-time events for the authenticated user (spec 6.2)."""
+    container: Container = websocket.app.state.container
+    hub: RealtimeHub = container.extras["realtime"]
+    if not _origin_allowed(websocket.headers.get("origin"), container.settings.server.cors_origins):
+        await websocket.close(int(CloseCode.POLICY_VIOLATION), "origin not allowed")
+        return
+    try:
+        principal = await _authenticate(websocket, container)
+    except (Unauthorized, Forbidden) as exc:
+        # Accept first so the client can read why (a refused handshake is just a 403).
+        await websocket.accept()
+        await websocket.close(int(CloseCode.UNAUTHORIZED), exc.message[:120])
+        return
+    await websocket.accept()
+    await hub.serve(StarletteChannel(websocket), principal, MessageRouter(container).handle)
+
+
+class MessageRouter:
+    """Parses one client message and runs it; a bad message gets an `error`, never a close."""
+
+    def __init__(self, container: Container) -> None:
+        self._container = container
+
+    async def handle(self, session: Session, text: str) -> None:
+        try:
+            message = json.loads(text)
+        except ValueError:
+            session.send_error("invalid_json", "the message is not valid JSON")
+            return
+        if not isinstance(message, dict) or not isinstance(message.get("type"), str):
+            session.send_error("invalid_message", 'a message is {"type": string, "payload": {}}')
+            return
+        kind: str = message["type"]
+        raw = message.get("payload", {})
+        handler = {
+            "ping": self._ping,
+            "subscribe": self._subscribe,
+            "unsubscribe": self._unsubscribe,
+            "sync_request": self._sync_request,
+        }.get(kind)
+        if handler is None:
+            session.send_error(
+                "unknown_message_type",
+                f"unknown message type {kind[:64]!r}",
+                {"supported": ["ping", "subscribe", "unsubscribe", "sync_request"]},
+            )
+            return
+        try:
+            await handler(session, raw if raw is not None else {})
+        except ValidationError as exc:
+            session.send_error(
+                "invalid_message",
+                f"invalid {kind} payload",
+                {
+                    "errors": [
+                        {"loc": [str(p) for p in e["loc"]], "msg": e["msg"]} for e in exc.errors()
+                    ]
+                },
+            )
+        except PiecesIntegrationError as exc:
+            session.send_error(exc.code, exc.message, exc.details)
+
+    @staticmethod
+    def _parse(model: type[BaseModel], raw: Any) -> Any:
+        return model.model_validate(raw)
+
+    async def _ping(self, session: Session, raw: Any) -> None:
+        self._parse(PingPayload, raw)
+        session.enqueue(control("pong", {}))
+
+    async def _subscribe(self, session: Session, raw: Any) -> None:
+        payload: SubscribePayload = self._parse(SubscribePayload, raw)
+        user_id = resolve_user(session.principal, payload.user_id)
+        events = None
+        if payload.events is not None:
+            unknown = sorted(set(payload.events) - EVENT_TYPES)
+            if unknown:
+                session.send_error(
+                    "invalid_message",
+                    "unknown event types in the subscribe filter",
+                    {"unknown": unknown, "supported": sorted(EVENT_TYPES)},
+                )
+                return
+            events = frozenset(payload.events)
+        await session.subscribe(user_id, events, payload.last_event_id)
+
+    async def _unsubscribe(self, session: Session, raw: Any) -> None:
+        payload: UnsubscribePayload = self._parse(UnsubscribePayload, raw)
+        user_id = resolve_user(session.principal, payload.user_id)
+        removed = session.unsubscribe(user_id)
+        session.enqueue(control("unsubscribed", {"user_id": user_id, "was_subscribed": removed}))
+
+    async def _sync_request(self, session: Session, raw: Any) -> None:
+        payload: SyncRequestPayload = self._parse(SyncRequestPayload, raw)
+        user_id = resolve_user(session.principal, payload.user_id)
+        if not session.principal.role.may_write:
+            raise Forbidden("the guest role cannot start a sync", details={"role": "guest"})
+        trigger = self._container.extras.get("sync_trigger")
+        if trigger is None:
+            session.send_error(
+                "sync_unavailable", "sync is not available on this server", {"user_id": user_id}
+            )
+            return
+        if session.busy:
+            session.send_error("sync_in_progress", "a sync requested here is still running")
+            return
+        publish = self._container.events.publish
+        session.spawn(
+            partial(run_sync_request, session, trigger, publish, user_id, force=payload.force)
+        )
+
+
+tickets_router = APIRouter(prefix="/api/v1", tags=["realtime"])
+
+
+@tickets_router.post("/ws-ticket", response_model=WsTicketPublic)
+async def create_ws_ticket(principal: CurrentPrincipal, container: ContainerDep) -> WsTicketPublic:
+    """A single-use ticket for opening `/ws?ticket=...` from a browser (valid a few seconds)."""
+    tickets: WsTickets = container.extras["ws_tickets"]
+    return WsTicketPublic(ticket=await tickets.issue(principal), expires_in=tickets.ttl)
+
+
+async def start_realtime(container: Container) -> RealtimeHub:
+    """Build and start the hub for this process (called from the app's lifespan)."""
+    hub = RealtimeHub(container.events.log, gauge=container.metrics.websocket_connections)
+    container.extras["realtime"] = hub
+    container.extras["ws_tickets"] = WsTickets(container.cache)
+    await hub.start()
+    return hub

@@ -1,0 +1,23 @@
+"""A bidirectional message channel to one real-time client (a WebSocket, or a fake)."""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+
+class ChannelClosed(Exception):
+    """The peer went away; `code` is the close code when known."""
+
+    def __init__(self, code: int | None = None) -> None:
+        super().__init__(f"channel closed ({code})")
+        self.code = code
+
+
+class Channel(Protocol):
+    async def send_text(self, text: str) -> None: ...
+
+    async def receive(self) -> str | bytes:
+        """The next message; ChannelClosed when the peer closed."""
+        ...
+
+    async def close(self, code: int, reason: str) -> None: ...
