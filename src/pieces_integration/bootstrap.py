@@ -16,6 +16,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from pieces_integration.adapters.crypto import SecretBox, build_secret_box
+from pieces_integration.adapters.event_log_memory import MemoryEventLog
 from pieces_integration.adapters.local_secrets import load_or_create_secret
 from pieces_integration.adapters.memory import MemoryCache, MemoryEventBus, MemoryLocks
 from pieces_integration.adapters.rate_limiters import MemoryRateLimiter
@@ -25,6 +26,7 @@ from pieces_integration.adapters.tokens import JwtCodec
 from pieces_integration.config import Settings
 from pieces_integration.domain.assets import AssetLimits
 from pieces_integration.observability.metrics import Metrics
+from pieces_integration.ports.event_log import EventLog
 from pieces_integration.ports.infrastructure import Cache, EventBus, Locks
 from pieces_integration.ports.rate_limit import RateLimiter
 from pieces_integration.service_layer.assets import AssetService
@@ -179,7 +181,14 @@ def bootstrap(
 
     uow = SqlUnitOfWorkFactory(engine)
     jwt = _jwt_codec(settings)
-    events = EventPublisher(bus)
+    event_log: EventLog
+    if redis_client is not None:
+        from pieces_integration.adapters.event_log_redis import RedisEventLog
+
+        event_log = RedisEventLog(redis_client, prefix=settings.redis_key_prefix)
+    else:
+        event_log = MemoryEventLog()
+    events = EventPublisher(bus, event_log)
     container = Container(
         settings=settings,
         engine=engine,
