@@ -15,6 +15,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from pieces_integration import __version__
 from pieces_integration.bootstrap import Container, bootstrap
 from pieces_integration.config import Settings
+from pieces_integration.entrypoints.api import ws
 from pieces_integration.entrypoints.api.errors import install_error_handlers
 from pieces_integration.entrypoints.api.middleware import RequestContextMiddleware
 from pieces_integration.entrypoints.api.openapi import install_problem_docs
@@ -37,9 +38,11 @@ def create_app(
         app.state.container = container or bootstrap(settings, metrics=metrics)
         if signin_codes is not None:
             app.state.container.extras["signin_codes"] = signin_codes
+        realtime = await ws.start_realtime(app.state.container)
         try:
             yield
         finally:
+            await realtime.stop()  # clients are told to reconnect before anything closes
             if owned:
                 await app.state.container.aclose()
 
@@ -62,6 +65,8 @@ def create_app(
     app.include_router(context.router)
     app.include_router(users.router)
     app.include_router(local_auth.router)
+    app.include_router(ws.router)
+    app.include_router(ws.tickets_router)
     app.add_middleware(
         CORSMiddleware,
         allow_origins=settings.server.cors_origins,
