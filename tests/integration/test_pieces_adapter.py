@@ -157,3 +157,37 @@ async def test_identifier_stream_announces_snapshot_creates_and_deletes() -> Non
             assert received[-1] == [IdentifierEvent(created.id, deleted=True)]
         await client.aclose()
     assert observer.log[:2] == ["attempt", "opened"]
+
+
+async def test_connections_dial_the_address_the_guard_vetted() -> None:
+    """`pieces.test` resolves only in the guard's resolver: if the client resolved the name
+    again (where DNS rebinding would bite), it could not connect at all."""
+    from pieces_integration.adapters.pieces_os.endpoint_guard import ResolvingEndpointGuard
+    from pieces_integration.adapters.pieces_os.factory import DirectPiecesOSFactory
+
+    lookups: list[str] = []
+
+    async def resolve(host: str, port: int) -> list[str]:
+        lookups.append(host)
+        return ["127.0.0.1"]
+
+    async with running_emulator(assets=2) as emulator:
+        factory = DirectPiecesOSFactory(
+            ClientSettings(timeout=5), guard=ResolvingEndpointGuard(resolve)
+        )
+        client = await factory(f"http://pieces.test:{emulator.server.port}", api_key=None)
+        assert isinstance(client, PiecesOSClient)
+        try:
+            assert (await client.health()).healthy
+            await client.connect()
+            assert len(await client.list_assets("u1")) == 2
+            got = asyncio.Event()
+
+            async def handler(events: list[IdentifierEvent]) -> None:
+                got.set()
+
+            async with ReconnectingIdentifierStream(client.transport, handler, RecordingObserver()):
+                await asyncio.wait_for(got.wait(), 5)
+        finally:
+            await client.aclose()
+    assert lookups == ["pieces.test"]  # vetted once, never re-resolved

@@ -44,7 +44,9 @@ class DirectPiecesOSFactory:
             trust_env=False,  # never route a user's Pieces traffic through a proxy from env
             transport=self._transport,
         )
-        transport = HttpxPiecesTransport(client, url, guard=self._guard, tls=self._tls)
+        # Checked again at connect time, and the checked address is the one we dial.
+        pin = await self._guard.check(url) if self._guard is not None else None
+        transport = HttpxPiecesTransport(client, url, guard=self._guard, pin=pin, tls=self._tls)
         return PiecesOSClient(transport, settings=self._settings, api_key=api_key)
 
 

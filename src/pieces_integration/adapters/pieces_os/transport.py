@@ -2,7 +2,10 @@
 
 Redirects are never followed blindly: each `Location` is vetted by the endpoint guard (when
 one is given) before it is requested, so a Pieces URL cannot bounce us to a public address.
-Driver errors become our errors here, tagged with the failure kind the state machine needs.
+With a `pin` (the vetted `SafeEndpoint`), connections go to the address the guard checked,
+not to whatever the name resolves to later, so DNS rebinding cannot swap it (the Host header
+and TLS server name stay the hostname). Driver errors become our errors here, tagged with the
+failure kind the state machine needs.
 """
 
 from __future__ import annotations
@@ -18,8 +21,9 @@ import websockets
 from websockets.asyncio.client import connect as ws_connect
 
 from pieces_integration.domain.connection_state import FailureKind
+from pieces_integration.domain.endpoint_policy import parse_address
 from pieces_integration.domain.errors import PiecesOSUnavailable, UnsafeEndpoint, UpstreamTimeout
-from pieces_integration.ports.pieces import EndpointGuard, TransportResponse
+from pieces_integration.ports.pieces import EndpointGuard, SafeEndpoint, TransportResponse
 
 MAX_REDIRECTS = 3
 
@@ -41,6 +45,27 @@ def ssl_context(*, verify: bool = True, ca_file: str | None = None) -> ssl.SSLCo
     return context
 
 
+def _pin_address(pin: SafeEndpoint | None) -> str | None:
+    """The vetted address to dial, when the endpoint is a hostname (literals need no pin)."""
+    if pin is None or not pin.addresses or parse_address(pin.host) is not None:
+        return None
+    ipv4 = [a for a in pin.addresses if ":" not in a]
+    return (ipv4 or list(pin.addresses))[0]
+
+
+def _pinned(url: str, pin: SafeEndpoint | None) -> tuple[str, dict[str, str], dict[str, Any]]:
+    address = _pin_address(pin)
+    parts = urlsplit(url)
+    if address is None or pin is None or parts.hostname != pin.host:
+        return url, {}, {}
+    shown = f"[{address}]" if ":" in address else address
+    netloc = f"{shown}:{parts.port}" if parts.port else shown
+    extensions: dict[str, Any] = {}
+    if parts.scheme == "https":
+        extensions["sni_hostname"] = pin.host  # also the name the certificate must match
+    return parts._replace(netloc=netloc).geturl(), {"Host": parts.netloc}, extensions
+
+
 class HttpxPiecesTransport:
     def __init__(
         self,
@@ -48,12 +73,14 @@ class HttpxPiecesTransport:
         base_url: str,
         *,
         guard: EndpointGuard | None = None,
+        pin: SafeEndpoint | None = None,
         tls: ssl.SSLContext | None = None,
         stream_open_timeout: float = 10.0,
     ) -> None:
         self._client = client
         self.base_url = base_url.rstrip("/")
         self._guard = guard
+        self._pin = pin
         self._tls = tls
         self._stream_open_timeout = stream_open_timeout
 
@@ -68,16 +95,19 @@ class HttpxPiecesTransport:
         request_timeout: float,
     ) -> TransportResponse:
         url = self.base_url + path
+        pin = self._pin
         for _hop in range(MAX_REDIRECTS + 1):
+            target_url, extra_headers, extensions = _pinned(url, pin)
             try:
                 response = await self._client.request(
                     method,
-                    url,
+                    target_url,
                     params=params,
                     json=json_body,
-                    headers=headers,
+                    headers={**(headers or {}), **extra_headers},
                     timeout=request_timeout,
                     follow_redirects=False,
+                    extensions=extensions,
                 )
             except httpx.TimeoutException as exc:
                 raise timeout_error(f"Pieces OS did not answer {method} {path} in time") from exc
@@ -91,7 +121,7 @@ class HttpxPiecesTransport:
                 ) from exc
             if response.is_redirect and "location" in response.headers:
                 target = urljoin(url, response.headers["location"])
-                await self._vet_redirect(url, target)
+                pin = await self._vet_redirect(url, target)
                 url, params = target, None
                 if response.status_code in (301, 302, 303):
                     method, json_body = "GET", None
@@ -104,26 +134,34 @@ class HttpxPiecesTransport:
             )
         raise unavailable(FailureKind.NETWORK, "too many redirects from Pieces OS")
 
-    async def _vet_redirect(self, current: str, target: str) -> None:
+    async def _vet_redirect(self, current: str, target: str) -> SafeEndpoint | None:
         if self._guard is not None:
-            await self._guard.check(target)
-            return
+            return await self._guard.check(target)
         # Without a guard (a fixed, configured URL) stay on the same origin.
         a, b = urlsplit(current), urlsplit(target)
         if (a.scheme, a.hostname, a.port) != (b.scheme, b.hostname, b.port):
             raise UnsafeEndpoint(f"redirect to another origin refused: {target}")
+        return None
 
     @asynccontextmanager
     async def stream(self, path: str) -> AsyncIterator[AsyncIterator[str]]:
         url = "ws" + self.base_url.removeprefix("http") + path
+        secure = url.startswith("wss")
+        pinned: dict[str, Any] = {}
+        address = _pin_address(self._pin)
+        if address is not None and self._pin is not None:
+            pinned = {"host": address, "port": self._pin.port}
+            if secure:
+                pinned["server_hostname"] = self._pin.host
         try:
             connection = await ws_connect(
                 url,
                 open_timeout=self._stream_open_timeout,
-                ssl=self._tls if url.startswith("wss") else None,
+                ssl=self._tls if secure else None,
                 max_size=None,
                 ping_interval=20,
                 ping_timeout=20,
+                **pinned,
             )
         except TimeoutError as exc:
             raise timeout_error(f"Pieces OS stream {path} did not open in time") from exc
