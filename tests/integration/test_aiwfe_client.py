@@ -11,10 +11,12 @@ import httpx
 import pytest
 
 from pieces_integration.adapters.aiwfe import AIWFEHttpClient, CircuitBreaker, RetryPolicy
+from pieces_integration.adapters.aiwfe.sync_side import AIWFESyncSide
 from pieces_integration.domain.code_findings import Finding, FindingKind, suggestion_for
 from pieces_integration.domain.errors import AIPlatformError, NotFound, UpstreamTimeout
+from pieces_integration.domain.merge import Snapshot
 from pieces_integration.emulators.aiwfe import AIWFEEmulator, running_aiwfe_emulator
-from pieces_integration.ports.aiwfe import AIWFEContextUpdate
+from pieces_integration.ports.aiwfe import AIWFEAssetWrite, AIWFEContextUpdate
 from tests.aiwfe_contract import ContractCheckingTransport
 
 pytestmark = pytest.mark.anyio
@@ -295,3 +297,49 @@ async def test_invalid_payload_from_upstream_is_a_platform_error() -> None:
         client = AIWFEHttpClient(http, base_url="http://aiwfe", api_key=None)
         with pytest.raises(AIPlatformError, match="contract"):
             await client.get_user_context("u")
+
+
+# --- assets: the sync engine's AIWFE side ------------------------------------------------
+
+
+async def test_asset_put_is_idempotent_and_versions_real_changes(rig: Rig) -> None:
+    write = AIWFEAssetWrite(name="fib", content="def fib(n): ...", language="python", tags=("a",))
+    created = await rig.client.put_asset(USER, "asset-1", write)
+    again = await rig.client.put_asset(USER, "asset-1", write)
+    assert (created.version, again.version) == (1, 1)
+    changed = await rig.client.put_asset(
+        USER, "asset-1", AIWFEAssetWrite(name="fib", content="def fib(n): return n")
+    )
+    assert changed.version == 2 and changed.tags == () and changed.language is None
+    fetched = await rig.client.get_asset(USER, "asset-1")
+    assert fetched == changed
+    assert await rig.client.get_asset(USER, "missing") is None
+
+
+async def test_list_assets_follows_cursors(rig: Rig, emulator: AIWFEEmulator) -> None:
+    for i in range(450):  # more than two pages of 200
+        emulator.state.put_asset(USER, f"a{i:03d}", {"name": f"n{i}", "content": "x" * 12})
+    assets = await rig.client.list_assets(USER)
+    assert [a.id for a in assets] == [f"a{i:03d}" for i in range(450)]
+    assert sum("/assets ->" in c for c in rig.transport.checked) == 3
+
+
+async def test_delete_asset_is_idempotent(rig: Rig) -> None:
+    await rig.client.put_asset(USER, "gone", AIWFEAssetWrite(name="n", content="c"))
+    await rig.client.delete_asset(USER, "gone")
+    await rig.client.delete_asset(USER, "gone")  # already gone: still fine
+    assert await rig.client.get_asset(USER, "gone") is None
+
+
+async def test_sync_side_round_trip(rig: Rig) -> None:
+    side = AIWFESyncSide(rig.client, USER)
+    snapshot = Snapshot(name="q", content="SELECT 1;", language="sql", tags=("db",))
+    created = await side.create_asset("our-id", snapshot)
+    retried = await side.create_asset("our-id", snapshot)  # a retried create: same asset
+    assert created.remote_id == retried.remote_id == "our-id"
+    assert created.snapshot == snapshot and created.version == "1"
+    updated = await side.update_asset("our-id", Snapshot(name="q", content="SELECT 2;"))
+    assert updated.version == "2"
+    assert [r.remote_id for r in await side.list_assets()] == ["our-id"]
+    await side.delete_asset("our-id")
+    assert await side.get_asset("our-id") is None

@@ -118,6 +118,28 @@ class SuggestionsReceipt:
 
 
 @dataclass(frozen=True, slots=True)
+class AIWFEAssetWrite:
+    name: str
+    content: str
+    description: str | None = None
+    language: str | None = None
+    tags: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class AIWFEAsset:
+    id: str
+    name: str
+    content: str
+    version: int
+    created_at: datetime
+    updated_at: datetime
+    description: str | None = None
+    language: str | None = None
+    tags: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
 class AIWFEHealth:
     healthy: bool
     version: str | None = None
@@ -162,3 +184,16 @@ class AIWFEClient(Protocol):
     async def get_user_frequent_items(
         self, user_id: str, *, types: Sequence[str] = (), limit: int = 10
     ) -> list[FrequentItem]: ...
+
+    # Assets (the sync engine's AIWFE side): ids are chosen by us, so writes are idempotent.
+    async def list_assets(self, user_id: str) -> list[AIWFEAsset]: ...
+
+    async def get_asset(self, user_id: str, asset_id: str) -> AIWFEAsset | None: ...
+
+    async def put_asset(
+        self, user_id: str, asset_id: str, asset: AIWFEAssetWrite
+    ) -> AIWFEAsset: ...
+
+    async def delete_asset(self, user_id: str, asset_id: str) -> None:
+        """Idempotent: an asset already gone is not an error."""
+        ...

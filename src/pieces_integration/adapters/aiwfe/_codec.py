@@ -8,6 +8,8 @@ from typing import Any
 
 from pieces_integration.domain.code_findings import TaskSuggestion
 from pieces_integration.ports.aiwfe import (
+    AIWFEAsset,
+    AIWFEAssetWrite,
     AIWFEOpportunity,
     AIWFETask,
     AIWFEUserContext,
@@ -124,4 +126,28 @@ def suggestion(s: TaskSuggestion) -> dict[str, Any]:
         "line": s.line,
         "kind": s.kind,
         "fingerprint": s.fingerprint,
+    }
+
+
+def asset(obj: Mapping[str, Any]) -> AIWFEAsset:
+    return AIWFEAsset(
+        id=str(obj["id"]),
+        name=str(obj["name"]),
+        content=str(obj["content"]),
+        version=int(obj["version"]),
+        created_at=_dt_required(obj["created_at"]),
+        updated_at=_dt_required(obj["updated_at"]),
+        description=obj.get("description"),
+        language=obj.get("language"),
+        tags=_strs(obj.get("tags")),
+    )
+
+
+def asset_write(write: AIWFEAssetWrite) -> dict[str, Any]:
+    return {
+        "name": write.name,
+        "content": write.content,
+        "description": write.description,
+        "language": write.language,
+        "tags": list(dict.fromkeys(write.tags)),
     }

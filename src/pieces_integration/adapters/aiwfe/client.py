@@ -22,6 +22,8 @@ from pieces_integration.adapters.aiwfe._resilience import CircuitBreaker, RetryP
 from pieces_integration.domain.code_findings import TaskSuggestion
 from pieces_integration.domain.errors import AIPlatformError, NotFound, UpstreamTimeout
 from pieces_integration.ports.aiwfe import (
+    AIWFEAsset,
+    AIWFEAssetWrite,
     AIWFEContextUpdate,
     AIWFEHealth,
     AIWFEUserContext,
@@ -37,6 +39,8 @@ log = structlog.get_logger(__name__)
 DEFAULT_TIMEOUT = httpx.Timeout(10.0, connect=3.0)
 _RETRY_STATUSES = frozenset({429, 502, 503, 504})
 _MAX_RETRY_AFTER = 30.0
+_ASSET_PAGE = 200
+_MAX_ASSET_PAGES = 1000  # 200k assets: far beyond a person's library; stops a cursor loop
 
 
 class _Retryable(Exception):
@@ -177,6 +181,8 @@ class AIWFEHttpClient:
         status = response.status_code
         if status == 404 and not_found is not None:
             raise NotFound(*not_found)
+        if status == 204:
+            return None
         if status >= 400:
             # 401/403 mean our AIWFE_API_KEY is wrong: an upstream/config fault, not the caller's.
             raise AIPlatformError(
@@ -336,3 +342,61 @@ class AIWFEHttpClient:
             not_found=("aiwfe_user", user_id),
         )
         return result
+
+    # --- assets (the sync engine's AIWFE side) ------------------------------------------
+
+    async def list_assets(self, user_id: str) -> list[AIWFEAsset]:
+        assets: list[AIWFEAsset] = []
+        cursor: str | None = None
+        for _ in range(_MAX_ASSET_PAGES):
+            params: dict[str, Any] = {"limit": _ASSET_PAGE}
+            if cursor:
+                params["cursor"] = cursor
+            page: tuple[list[AIWFEAsset], str | None] = await self._call(
+                lambda b: ([_codec.asset(a) for a in b["data"]], b["next_cursor"]),
+                "GET",
+                f"/v1/users/{_seg(user_id)}/assets",
+                idempotent=True,
+                params=params,
+                not_found=("aiwfe_user", user_id),
+            )
+            assets.extend(page[0])
+            cursor = page[1]
+            if not cursor:
+                return assets
+        raise AIPlatformError("AIWFE asset listing did not end", pages=_MAX_ASSET_PAGES)
+
+    async def get_asset(self, user_id: str, asset_id: str) -> AIWFEAsset | None:
+        try:
+            result: AIWFEAsset = await self._call(
+                _codec.asset,
+                "GET",
+                f"/v1/users/{_seg(user_id)}/assets/{_seg(asset_id)}",
+                idempotent=True,
+                not_found=("aiwfe_asset", asset_id),
+            )
+        except NotFound:
+            return None
+        return result
+
+    async def put_asset(self, user_id: str, asset_id: str, asset: AIWFEAssetWrite) -> AIWFEAsset:
+        result: AIWFEAsset = await self._call(
+            _codec.asset,
+            "PUT",
+            f"/v1/users/{_seg(user_id)}/assets/{_seg(asset_id)}",
+            idempotent=True,  # a PUT to a chosen id: repeating it creates nothing new
+            json=_codec.asset_write(asset),
+            not_found=("aiwfe_user", user_id),
+        )
+        return result
+
+    async def delete_asset(self, user_id: str, asset_id: str) -> None:
+        try:
+            await self._request(
+                "DELETE",
+                f"/v1/users/{_seg(user_id)}/assets/{_seg(asset_id)}",
+                idempotent=True,
+                not_found=("aiwfe_asset", asset_id),
+            )
+        except NotFound:
+            return  # already gone: the goal of a delete is met

@@ -92,6 +92,30 @@ def _check_suggestion_batch(body: dict[str, Any]) -> None:
             raise _Invalid("title must be 1 to 200 characters")
 
 
+def _check_asset_write(body: dict[str, Any]) -> None:
+    if (
+        not {"name", "content"}
+        <= set(body)
+        <= {"name", "content", "description", "language", "tags"}
+    ):
+        raise _Invalid("asset needs name and content, and nothing unknown")
+    if not isinstance(body["name"], str) or not 1 <= len(body["name"]) <= 500:
+        raise _Invalid("name must be 1 to 500 characters")
+    if not isinstance(body["content"], str) or len(body["content"]) > 1_000_000:
+        raise _Invalid("content must be a string of at most 1,000,000 characters")
+    for key, limit in (("description", 5000), ("language", 50)):
+        value = body.get(key)
+        if value is not None and (not isinstance(value, str) or len(value) > limit):
+            raise _Invalid(f"{key} must be null or a string of at most {limit} characters")
+    tags = body.get("tags", [])
+    if (
+        not isinstance(tags, list)
+        or len(tags) > 50
+        or not all(isinstance(t, str) and 1 <= len(t) <= 100 for t in tags)
+    ):
+        raise _Invalid("tags must be at most 50 strings of 1 to 100 characters")
+
+
 def _check_context_patch(body: dict[str, Any]) -> None:
     if not body or not set(body) <= {"current_task", "active_project", "keywords"}:
         raise _Invalid("patch must set current_task, active_project and/or keywords")
@@ -208,6 +232,47 @@ def build_app(
         items.sort(key=lambda i: -i["usage_count"])
         return JSONResponse({"data": items[: _limit(request, 10)]})
 
+    async def list_assets(request: Request) -> Response:
+        _query(request, limit=10, cursor=200)
+        assets = list(state.user_assets(request.path_params["user_id"]).values())
+        raw_limit = request.query_params.get("limit", "100")
+        if not raw_limit.isdigit() or not 1 <= int(raw_limit) <= 500:
+            raise _Invalid("limit must be between 1 and 500")
+        limit = int(raw_limit)
+        cursor = request.query_params.get("cursor")
+        start = 0
+        if cursor is not None:
+            if not (cursor.startswith("o") and cursor[1:].isdigit()):
+                raise _Invalid("invalid cursor")
+            start = int(cursor[1:])
+        page = assets[start : start + limit]
+        more = start + limit < len(assets)
+        return JSONResponse({"data": page, "next_cursor": f"o{start + limit}" if more else None})
+
+    async def get_asset(request: Request) -> Response:
+        asset = state.user_assets(request.path_params["user_id"]).get(
+            request.path_params["asset_id"]
+        )
+        if asset is None:
+            return problem(404, "Not Found", "asset not found")
+        return JSONResponse(asset)
+
+    async def put_asset(request: Request) -> Response:
+        user_id, asset_id = request.path_params["user_id"], request.path_params["asset_id"]
+        if len(asset_id) > 128:
+            raise _Invalid("asset id longer than 128 characters")
+        state.user_assets(user_id)
+        body = await _json_object(request)
+        _check_asset_write(body)
+        asset, created = state.put_asset(user_id, asset_id, body)
+        return JSONResponse(asset, status_code=201 if created else 200)
+
+    async def delete_asset(request: Request) -> Response:
+        assets = state.user_assets(request.path_params["user_id"])
+        if assets.pop(request.path_params["asset_id"], None) is None:
+            return problem(404, "Not Found", "asset not found")
+        return Response(status_code=204)
+
     # --- control ------------------------------------------------------------------------
 
     async def send_event(event: dict[str, Any], url: str | None = None) -> dict[str, Any] | None:
@@ -311,6 +376,10 @@ def build_app(
             POST=contract(create_suggestions), GET=contract(list_suggestions)
         ),
         "/v1/chats/{chat_id}": methods(GET=contract(get_chat)),
+        "/v1/users/{user_id}/assets": methods(GET=contract(list_assets)),
+        "/v1/users/{user_id}/assets/{asset_id}": methods(
+            GET=contract(get_asset), PUT=contract(put_asset), DELETE=contract(delete_asset)
+        ),
         "/v1/users/{user_id}/task-templates": methods(GET=contract(task_templates)),
         "/v1/docs/search": methods(GET=contract(docs_search)),
         "/v1/users/{user_id}/frequent-items": methods(GET=contract(frequent_items)),

@@ -36,6 +36,7 @@ class AIWFEState:
     docs: list[dict[str, Any]] = field(default_factory=list)
     frequent: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     suggestions: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    assets: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)
     idempotency: dict[tuple[str, str], tuple[str, dict[str, Any]]] = field(default_factory=dict)
     deliveries: list[dict[str, Any]] = field(default_factory=list)
     faults: Faults = field(default_factory=Faults)
@@ -131,6 +132,40 @@ class AIWFEState:
         chat["messages"].append(message)
         chat["updated_at"] = message["created_at"]
         return message
+
+    # --- assets -------------------------------------------------------------------------
+
+    def user_assets(self, user_id: str) -> dict[str, dict[str, Any]]:
+        self.context(user_id)
+        return self.assets.setdefault(user_id, {})
+
+    def put_asset(
+        self, user_id: str, asset_id: str, write: dict[str, Any]
+    ) -> tuple[dict[str, Any], bool]:
+        """Create or replace; returns (asset, created). Unchanged fields keep the version."""
+        assets = self.user_assets(user_id)
+        fields = {
+            "name": write["name"],
+            "content": write["content"],
+            "description": write.get("description"),
+            "language": write.get("language"),
+            "tags": list(dict.fromkeys(write.get("tags") or [])),
+        }
+        current = assets.get(asset_id)
+        stamp = now_iso()
+        if current is None:
+            asset = {
+                "id": asset_id,
+                **fields,
+                "version": 1,
+                "created_at": stamp,
+                "updated_at": stamp,
+            }
+            assets[asset_id] = asset
+            return asset, True
+        if any(current[k] != v for k, v in fields.items()):
+            current.update(fields, version=current["version"] + 1, updated_at=stamp)
+        return current, False
 
     # --- suggestions --------------------------------------------------------------------
 
