@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
+from dataclasses import asdict, is_dataclass, replace
 from typing import Any
 
 from pieces_integration.domain.errors import InvalidInput
@@ -60,11 +60,20 @@ def apply_update(
         old = getattr(current, name)
         if old != value:
             changed[name] = value
-            changes.append(ContextChange(current.user_id, name, old, value, source, now))
+            changes.append(
+                ContextChange(current.user_id, name, _recorded(old), _recorded(value), source, now)
+            )
     if not changes:
         return current, []
     updated = replace(current, **changed, version=current.version + 1, last_updated=now)
     return updated, changes
+
+
+def _recorded(value: Any) -> Any:
+    """A change record holds plain data (it is stored as JSON), not a nested dataclass."""
+    if is_dataclass(value) and not isinstance(value, type):
+        return asdict(value)
+    return value
 
 
 def _aiwfe_state(raw: Any) -> AIWFEContextState | None:

@@ -1,0 +1,27 @@
+"""Regressions for the bugs the OpenAPI fuzzing (test_api_fuzz.py) found, one test each."""
+
+from __future__ import annotations
+
+from fastapi.testclient import TestClient
+
+from tests.e2e.conftest import TokenFactory
+
+
+def test_setting_the_aiwfe_context_is_recorded_in_the_history(
+    api: TestClient, auth: TokenFactory
+) -> None:
+    # Was a 500: the change record held a dataclass, which the JSON column cannot store.
+    alice = auth("alice")
+    aiwfe = {"active_chat": "chat-1", "recent_queries": ["q"], "current_agent": None}
+    response = api.post("/api/v1/context/alice", json={"aiwfe_context": aiwfe}, headers=alice)
+    assert response.status_code == 200, response.text
+    assert response.json()["aiwfe_context"] == aiwfe
+
+    history = api.get("/api/v1/context/alice/history", headers=alice).json()
+    assert [(c["field"], c["old_value"], c["new_value"]) for c in history] == [
+        ("aiwfe_context", None, aiwfe)
+    ]
+    cleared = api.post("/api/v1/context/alice", json={"aiwfe_context": None}, headers=alice)
+    assert cleared.status_code == 200 and cleared.json()["aiwfe_context"] is None
+    latest = api.get("/api/v1/context/alice/history", headers=alice).json()[0]
+    assert (latest["old_value"], latest["new_value"]) == (aiwfe, None)
