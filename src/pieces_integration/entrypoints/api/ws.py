@@ -220,8 +220,15 @@ async def create_ws_ticket(principal: CurrentPrincipal, container: ContainerDep)
 
 
 async def start_realtime(container: Container) -> RealtimeHub:
-    """Build and start the hub for this process (called from the app's lifespan)."""
-    hub = RealtimeHub(container.events.log, gauge=container.metrics.websocket_connections)
+    """Build and start the hub for this process (called from the app's lifespan).
+
+    `container.extras["realtime_limits"]` (a `RealtimeLimits`) overrides the defaults.
+    """
+    hub = RealtimeHub(
+        container.events.log,
+        container.extras.get("realtime_limits"),
+        gauge=container.metrics.websocket_connections,
+    )
     container.extras["realtime"] = hub
     container.extras["ws_tickets"] = WsTickets(container.cache)
     await hub.start()
