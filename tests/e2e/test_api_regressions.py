@@ -25,3 +25,20 @@ def test_setting_the_aiwfe_context_is_recorded_in_the_history(
     assert cleared.status_code == 200 and cleared.json()["aiwfe_context"] is None
     latest = api.get("/api/v1/context/alice/history", headers=alice).json()[0]
     assert (latest["old_value"], latest["new_value"]) == (aiwfe, None)
+
+
+def test_a_body_that_is_not_utf8_is_invalid_input_naming_the_body(
+    api: TestClient, auth: TokenFactory
+) -> None:
+    # Was an undocumented bare 400 ("There was an error parsing the body").
+    response = api.post(
+        "/api/v1/assets",
+        content=b'{"name": "\xff\xfe", "content": "x"}',
+        headers={**auth("alice"), "Content-Type": "application/json"},
+    )
+    assert response.status_code == 422
+    assert response.headers["content-type"].startswith("application/problem+json")
+    assert response.json()["field"] == "body"
+    assert response.json()["errors"] == [
+        {"field": "body", "message": "the body must be JSON encoded as UTF-8"}
+    ]

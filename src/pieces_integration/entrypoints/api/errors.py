@@ -115,6 +115,17 @@ async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
 
 async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
+    if exc.status_code == 400 and isinstance(exc.__cause__, UnicodeError):
+        # FastAPI answers a body that is not UTF-8 with a bare 400; it is invalid input like a
+        # JSON syntax error (422), so it is reported the same way, naming the body.
+        message = "the body must be JSON encoded as UTF-8"
+        return problem(
+            422,
+            f"body: {message}",
+            code="invalid_input",
+            field="body",
+            errors=[{"field": "body", "message": message}],
+        )
     detail = exc.detail if isinstance(exc.detail, str) else _TITLES.get(exc.status_code, "Error")
     return problem(exc.status_code, detail, headers=dict(exc.headers or {}) or None)
 
