@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 import sqlalchemy as sa
@@ -31,10 +31,15 @@ from pieces_integration.ports.infrastructure import Cache, EventBus, Locks
 from pieces_integration.ports.rate_limit import RateLimiter
 from pieces_integration.service_layer.assets import AssetService
 from pieces_integration.service_layer.auth import Authenticator
+from pieces_integration.service_layer.conflicts import ConflictService
 from pieces_integration.service_layer.context import ContextService
 from pieces_integration.service_layer.events import EventPublisher
 from pieces_integration.service_layer.health import HealthCheck
 from pieces_integration.service_layer.privacy import PrivacyService
+from pieces_integration.service_layer.sync_engine import SyncEngine
+from pieces_integration.service_layer.sync_scheduler import SyncScheduler
+
+T = TypeVar("T")
 
 
 @dataclass
@@ -61,6 +66,24 @@ class Container:
 
     def on_close(self, closer: Callable[[], Awaitable[object]]) -> None:
         self._closers.append(closer)
+
+    def _extra(self, name: str, kind: type[T]) -> T:
+        value = self.extras.get(name)
+        if not isinstance(value, kind):
+            raise RuntimeError(f"container has no {name}; build it with bootstrap()")
+        return value
+
+    @property
+    def sync_engine(self) -> SyncEngine:
+        return self._extra("sync_engine", SyncEngine)
+
+    @property
+    def scheduler(self) -> SyncScheduler:
+        return self._extra("scheduler", SyncScheduler)
+
+    @property
+    def conflicts(self) -> ConflictService:
+        return self._extra("conflicts", ConflictService)
 
     async def aclose(self) -> None:
         # Reverse order of construction: users of a resource close before the resource.
@@ -214,4 +237,7 @@ def bootstrap(
     )
     for closer in closers:
         container.on_close(closer)
+    from pieces_integration.sync_wiring import wire_sync
+
+    wire_sync(container)
     return container

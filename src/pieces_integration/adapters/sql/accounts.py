@@ -212,6 +212,14 @@ class SqlConnectionRepository:
         )
         return bool(result.rowcount)
 
+    async def user_ids(self, kind: ConnectionKind) -> list[str]:
+        rows = await self._conn.execute(
+            sa.select(connections.c.user_id)
+            .where(connections.c.kind == kind.value)
+            .order_by(connections.c.user_id)
+        )
+        return [row[0] for row in rows]
+
     async def list_all_secrets(self) -> list[tuple[str, ConnectionKind, bytes]]:
         rows = await self._conn.execute(
             sa.select(connections.c.user_id, connections.c.kind, connections.c.secret_ciphertext)

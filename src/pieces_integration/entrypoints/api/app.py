@@ -19,7 +19,16 @@ from pieces_integration.entrypoints.api import ws
 from pieces_integration.entrypoints.api.errors import install_error_handlers
 from pieces_integration.entrypoints.api.middleware import RequestContextMiddleware
 from pieces_integration.entrypoints.api.openapi import install_problem_docs
-from pieces_integration.entrypoints.api.routes import assets, context, health, local_auth, users
+from pieces_integration.entrypoints.api.routes import (
+    aiwfe_webhook,
+    assets,
+    context,
+    health,
+    local_auth,
+    pieces,
+    sync,
+    users,
+)
 from pieces_integration.observability.metrics import Metrics
 from pieces_integration.service_layer.local_admin import SignInCodes
 
@@ -40,7 +49,8 @@ def create_app(
             app.state.container.extras["signin_codes"] = signin_codes
         realtime = await ws.start_realtime(app.state.container)
         try:
-            yield
+            async with app.state.container.scheduler:
+                yield
         finally:
             await realtime.stop()  # clients are told to reconnect before anything closes
             if owned:
@@ -62,7 +72,10 @@ def create_app(
     app.include_router(health.router)
     # Fixed paths under /assets (search, suggestions) must be included before /{asset_id}.
     app.include_router(assets.router)
+    app.include_router(sync.router)  # before context: /context/{user_id}/sync
     app.include_router(context.router)
+    app.include_router(pieces.router)
+    app.include_router(aiwfe_webhook.router)
     app.include_router(users.router)
     app.include_router(local_auth.router)
     app.include_router(ws.router)

@@ -1,0 +1,125 @@
+"""Part of the composition root: the Pieces integration, the sync engine and its scheduler.
+
+Kept beside `bootstrap.py` (which calls `wire_sync`) so each file stays readable; nothing
+else imports it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import socket
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from pieces_integration.adapters.pieces_os.client import ClientSettings
+from pieces_integration.adapters.pieces_os.discovery import PortScanDetector
+from pieces_integration.adapters.pieces_os.endpoint_guard import ResolvingEndpointGuard
+from pieces_integration.adapters.pieces_os.factory import (
+    DirectPiecesOSFactory,
+    identifier_stream_factory,
+)
+from pieces_integration.adapters.sync_sides_provider import ConnectedSides
+from pieces_integration.domain.hlc import HybridLogicalClock
+from pieces_integration.domain.merge import Strategy
+from pieces_integration.domain.model import ConnectionKind
+from pieces_integration.ports.pieces import IdentifierEvent, PiecesOS, StreamObserver
+from pieces_integration.ports.sync_sides import SyncSide
+from pieces_integration.service_layer.conflicts import ConflictService
+from pieces_integration.service_layer.pieces_connection_store import UowPiecesConnectionStore
+from pieces_integration.service_layer.pieces_connections import (
+    PiecesConnections,
+    PiecesIntegration,
+    publish_to,
+)
+from pieces_integration.service_layer.sync_engine import SyncEngine
+from pieces_integration.service_layer.sync_scheduler import SyncScheduler
+
+if TYPE_CHECKING:
+    from pieces_integration.bootstrap import Container
+
+
+def node_id() -> str:
+    """A short id of this process for HLC stamps (unique per replica and restart)."""
+    raw = f"{socket.gethostname()}:{os.getpid()}:{os.urandom(4).hex()}"
+    return hashlib.sha256(raw.encode()).hexdigest()[:8]
+
+
+def wire_sync(container: Container, *, aiwfe_side: Callable[[str], SyncSide] | None = None) -> None:
+    settings = container.settings
+    pieces_settings = settings.pieces
+    guard = ResolvingEndpointGuard()
+    factory = DirectPiecesOSFactory(
+        ClientSettings(
+            timeout=pieces_settings.timeout_seconds,
+            retry_attempts=pieces_settings.retry_attempts,
+            rate_limit_per_minute=float(pieces_settings.rate_limit.requests_per_minute),
+            rate_limit_burst=pieces_settings.rate_limit.burst_size,
+        ),
+        guard=guard,
+    )
+    store = UowPiecesConnectionStore(container.uow)
+    holder: dict[str, SyncScheduler] = {}
+    streams = identifier_stream_factory
+
+    def stream_factory(client: PiecesOS, observer: StreamObserver) -> Any:
+        user_id = str(getattr(observer, "user_id", ""))
+
+        async def changed(events: list[IdentifierEvent]) -> None:
+            # Any create/change/delete announced by Pieces: reconcile that user soon.
+            if user_id and "scheduler" in holder:
+                holder["scheduler"].poke(user_id)
+
+        return streams(changed)(client, observer)
+
+    connections = PiecesConnections(
+        publish=publish_to(container.events), stream_factory=stream_factory
+    )
+    low, high = pieces_settings.scan_ports
+    container.extras["pieces"] = PiecesIntegration(
+        guard=guard,
+        detector=PortScanDetector(
+            container.http,
+            ports=range(low, high + 1),
+            legacy_ports=(pieces_settings.legacy_port,),
+        ),
+        factory=factory,
+        store=store,
+        connections=connections,
+        encrypt=container.secrets.encrypt,
+        default_url=pieces_settings.default_url or f"http://127.0.0.1:{low}",
+    )
+    sides = ConnectedSides(
+        store=store,
+        connections=connections,
+        factory=factory,
+        decrypt=container.secrets.decrypt,
+        aiwfe=aiwfe_side,
+    )
+    clock = HybridLogicalClock(node_id())
+    engine = SyncEngine(
+        uow=container.uow,
+        locks=container.locks,
+        events=container.events,
+        sides=sides,
+        clock=clock,
+        strategy=Strategy(settings.sync.conflict_strategy),
+        batch_size=settings.sync.batch_size,
+        metrics=container.metrics,
+    )
+
+    async def users() -> list[str]:
+        async with container.uow(readonly=True) as uow:
+            connected = await uow.connections.user_ids(ConnectionKind.PIECES)
+            everyone = await uow.users.list_ids() if aiwfe_side is not None else []
+        return sorted(set(connected) | set(everyone))
+
+    scheduler = SyncScheduler(
+        engine=engine, uow=container.uow, users=users, interval=settings.sync.interval_seconds
+    )
+    holder["scheduler"] = scheduler
+    container.extras["sync_engine"] = engine
+    container.extras["scheduler"] = scheduler
+    container.extras["conflicts"] = ConflictService(container.uow, container.events, clock)
+    container.on_close(sides.aclose)
+    container.on_close(lambda: connections.__aexit__(None, None, None))
