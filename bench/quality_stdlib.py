@@ -12,8 +12,10 @@ what the search picks on this run, so a drift is visible.
 
 Rows:
   name/tag overlap   query terms shared with the function's name and module
-  BM25               exact BM25 (`Bm25Index`) over identifier-aware code tokens
-  vector             all-MiniLM-L6-v2 (numpy runtime) cosine
+  BM25               exact BM25 (`Bm25Index`) over identifier-aware code tokens; the
+                     shipped keyword tier also counts the name twice (`document_tokens`)
+  vector             all-MiniLM-L6-v2 (numpy runtime) cosine; documents embedded as
+                     `semantic_text(name, code)` ("create socket: def createSocket...")
   RRF (k=60)         plain equal-weight reciprocal-rank fusion of BM25 and vector
   hybrid (python)    shipped fusion computed here over the two top-100 lists
   hybrid (edge)      the same query run end to end through the qdrant-edge adapter
@@ -38,17 +40,24 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from embed_cache import cached_embeddings
-from pieces_integration.domain.bm25 import Bm25Index
+from pieces_integration.domain.bm25 import Bm25Index, document_tokens
 from pieces_integration.domain.ranking import (
     DEFAULT_FUSION,
     HybridFusion,
     fuse_scores,
     reciprocal_rank_fusion,
 )
-from pieces_integration.domain.tokenize import tokenize
+from pieces_integration.domain.tokenize import semantic_text, tokenize
 from stdlib_corpus import Function, Task, build_task
 
 PREFETCH = DEFAULT_FUSION.prefetch_limit
+
+
+def document_texts(task: Task) -> list[str]:
+    """What the semantic tier embeds: the name spelled out as words, then the code."""
+    return [semantic_text(f.name, f.document) for f in task.corpus]
+
+
 Ranker = Callable[[int], list[str]]  # query index in the corpus -> ranked ids
 
 
@@ -59,13 +68,16 @@ class Scores:
         self.task = task
         self.ids = [f.id for f in task.corpus]
         query_vectors = cached_embeddings("queries", [f.query for f in task.corpus])
-        document_vectors = cached_embeddings("documents", [f.document for f in task.corpus])
+        document_vectors = cached_embeddings("documents", document_texts(task))
         self.cosines = query_vectors @ document_vectors.T
         self.bm25 = Bm25Index()
+        self.bm25_plain = Bm25Index()
         started = time.perf_counter()
         for function in task.corpus:
-            self.bm25.add(function.id, function.document)
+            self.bm25.add_tokens(function.id, document_tokens(function.name, function.document))
         self.bm25_rate = len(task.corpus) / (time.perf_counter() - started)
+        for function in task.corpus:
+            self.bm25_plain.add(function.id, function.document)
         self.position = {f.id: i for i, f in enumerate(task.corpus)}
         self._sparse_cache: dict[int, dict[str, float]] = {}
         self.name_terms = [
@@ -95,6 +107,9 @@ class Scores:
 
     def bm25_rank(self, q: int) -> list[str]:
         return list(self.sparse_top(q, 10))
+
+    def bm25_plain_rank(self, q: int) -> list[str]:
+        return [key for key, _ in self.bm25_plain.search(self.task.corpus[q].query, 10)]
 
     def vector_rank(self, q: int) -> list[str]:
         top = self.dense_top(q, 10)
@@ -132,8 +147,8 @@ def tune(scores: Scores) -> tuple[HybridFusion, float]:
     """Grid search on the tune split only."""
     best = (DEFAULT_FUSION, -1.0)
     grid = itertools.product(
-        (0.1, 0.2, 0.25, 0.3, 0.35, 0.4, 0.5, 0.6),  # alpha
-        (2.0, 4.0, 8.0, 12.0, 16.0, 24.0),  # saturation
+        (0.2, 0.3, 0.4, 0.5, 0.6, 0.8, 1.0, 1.2),  # alpha
+        (4.0, 8.0, 16.0, 24.0, 32.0, 48.0, 64.0),  # saturation
         (0.0, 0.1, 0.2),  # dense floor
     )
     for alpha, saturation, floor in grid:
@@ -150,7 +165,7 @@ async def edge_ranker(scores: Scores) -> tuple[Ranker, float]:
     from pieces_integration.domain.bm25 import sparse_document, sparse_query
     from pieces_integration.ports.vectors import ASSETS, IndexedPoint, SearchFilter
 
-    document_vectors = cached_embeddings("documents", [f.document for f in scores.task.corpus])
+    document_vectors = cached_embeddings("documents", document_texts(scores.task))
     query_vectors = cached_embeddings("queries", [f.query for f in scores.task.corpus])
     directory = tempfile.mkdtemp(prefix="quality-edge-")
     store = QdrantEdgeVectorStore(Path(directory))
@@ -160,7 +175,7 @@ async def edge_ranker(scores: Scores) -> tuple[Ranker, float]:
         IndexedPoint(
             id=f.id,
             user_id="bench",
-            sparse=sparse_document(tokenize(f.document)),
+            sparse=sparse_document(document_tokens(f.name, f.document)),
             dense=document_vectors[i].tolist(),
             payload={"language": "python"},
         )
@@ -195,7 +210,8 @@ def main() -> None:
     tuned, tuned_mrr = tune(scores)
     rows: list[tuple[str, Ranker]] = [
         ("name/tag overlap", scores.name_overlap),
-        ("BM25 (code tokens)", scores.bm25_rank),
+        ("BM25, code tokens", scores.bm25_plain_rank),
+        ("BM25, name x2 + code tokens", scores.bm25_rank),
         ("vector (MiniLM-L6-v2)", scores.vector_rank),
         ("plain RRF k=60", scores.rrf_rank),
         ("hybrid shipped (python)", scores.hybrid_rank(DEFAULT_FUSION)),

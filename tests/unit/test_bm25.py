@@ -105,3 +105,11 @@ def test_indexes_at_least_a_thousand_assets_per_second() -> None:
     rate = 2000 / (time.perf_counter() - started)
     assert rate > 1000, f"{rate:.0f} assets/s"
     assert math.isfinite(index.search("load user settings")[0][1])
+
+
+def test_name_terms_count_double() -> None:
+    from pieces_integration.domain.bm25 import document_tokens
+
+    tokens = document_tokens("loadConfig", "return data")
+    assert tokens.count("load") == 2 and tokens.count("config") == 2
+    assert tokens.count("data") == 1

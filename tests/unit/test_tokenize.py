@@ -1,6 +1,11 @@
 from __future__ import annotations
 
-from pieces_integration.domain.tokenize import split_identifier, tokenize
+from pieces_integration.domain.tokenize import (
+    humanise_identifier,
+    semantic_text,
+    split_identifier,
+    tokenize,
+)
 
 
 def test_splits_snake_case_and_keeps_the_whole_identifier() -> None:
@@ -28,3 +33,11 @@ def test_query_and_code_meet_on_shared_terms() -> None:
 def test_digits_survive_and_overlong_tokens_are_skipped() -> None:
     assert "2" in tokenize("base64_encode_v2")
     assert tokenize("a" * 100) == []
+
+
+def test_semantic_text_spells_the_name_out() -> None:
+    assert humanise_identifier("createSocket") == "create socket"
+    assert semantic_text("read_config", "def read_config(): ...") == (
+        "read config: def read_config(): ..."
+    )
+    assert semantic_text("", "body") == "body"

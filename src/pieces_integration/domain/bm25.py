@@ -30,7 +30,10 @@ from pieces_integration.domain.tokenize import tokenize
 
 K1 = 1.2
 B = 0.75
-DEFAULT_AVG_LENGTH = 120.0  # tokens of a typical snippet (name, description, tags, code)
+DEFAULT_AVG_LENGTH = 60.0  # terms of a typical snippet (stdlib functions, name x2: 52)
+# A name or tag term counts as this many body terms (a minimal BM25F): on the stdlib
+# benchmark's tune split, x2 lifted BM25 MRR@10 from 0.44 to 0.47 (x3: +0.002 more).
+TITLE_BOOST = 2
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,6 +43,11 @@ class SparseVector:
 
     def __len__(self) -> int:
         return len(self.indices)
+
+
+def document_tokens(title: str, body: str, *, title_boost: int = TITLE_BOOST) -> list[str]:
+    """Terms of an asset: its name/tags repeated `title_boost` times, then its content."""
+    return tokenize(title) * title_boost + tokenize(body)
 
 
 def term_id(term: str) -> int:

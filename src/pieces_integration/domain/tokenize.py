@@ -107,3 +107,18 @@ def iter_tokens(text: str, *, stem: bool = True) -> Iterator[str]:
 def tokenize(text: str, *, stem: bool = True) -> list[str]:
     """All terms of `text`, in order; see the module docstring for the rules."""
     return list(iter_tokens(text, stem=stem))
+
+
+def humanise_identifier(name: str) -> str:
+    """`createSocket` -> "create socket": how a sentence encoder reads a code name best.
+
+    MiniLM's word pieces cut `createSocket` into `creates`, `##ock`, `##et`; spelled out as
+    words, the name carries its meaning into the vector.
+    """
+    return " ".join(split_identifier(name))
+
+
+def semantic_text(title: str, body: str) -> str:
+    """The text the semantic tier embeds for an asset: its name as words, then its content."""
+    words = humanise_identifier(title)
+    return f"{words}: {body}" if words else body
