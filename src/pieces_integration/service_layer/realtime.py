@@ -453,11 +453,12 @@ class RealtimeHub:
             else:
                 subscription.cursor = last_event_id
                 wanted = subscription.events
-                replayed = 0
+                replayed, reset = 0, False
                 for event in replay.events:
                     subscription.cursor = event.id
                     if wanted is None or event.type in wanted:
-                        subscription.session.enqueue(event.wire)
+                        # The history is bounded, so a replay may exceed the live queue bound.
+                        subscription.session.enqueue(event.wire, force=True)
                         replayed += 1
                 subscription.cursor = max(subscription.cursor, replay.head)
         pending, subscription.pending = subscription.pending, []
