@@ -318,6 +318,8 @@ class RealtimeHub:
         """Tell every client to reconnect elsewhere, then close with 1012."""
         self._accepting = False
         for session in list(self._sessions):
+            if session.closing:
+                continue
             # Jitter spreads the reconnect storm over the remaining replicas.
             retry_ms = random.randint(100, 2000)
             session.enqueue(

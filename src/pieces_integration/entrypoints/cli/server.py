@@ -10,6 +10,7 @@ from pieces_integration.adapters.sql import migrate as migrations
 from pieces_integration.bootstrap import Container
 from pieces_integration.config import ConfigError, Settings
 from pieces_integration.entrypoints.cli._common import fail, run_with_container, settings_or_exit
+from pieces_integration.entrypoints.cli._uvicorn import serve_with_websocket_port
 from pieces_integration.observability.logs import configure_logging
 from pieces_integration.service_layer.local_admin import (
     SignInCodes,
@@ -79,8 +80,9 @@ def serve(
     from pieces_integration.entrypoints.api.app import create_app
 
     codes = _local_sign_in(settings) if settings.embedded else None
+    app = create_app(settings, signin_codes=codes)
     config = uvicorn.Config(
-        create_app(settings, signin_codes=codes),
+        app,
         host=settings.server.host,
         port=settings.server.port,
         log_config=None,
@@ -89,7 +91,7 @@ def serve(
         timeout_graceful_shutdown=10,
         ws_max_size=1024 * 1024,
     )
-    uvicorn.Server(config).run()
+    serve_with_websocket_port(app, config, settings.server.websocket_port)
 
 
 def migrate(
