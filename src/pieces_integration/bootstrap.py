@@ -197,7 +197,7 @@ def bootstrap(
             )
         )
     if settings.aiwfe_api_url:
-        url = settings.aiwfe_api_url.rstrip("/") + "/health"
+        url = settings.aiwfe_api_url.rstrip("/") + "/v1/health"
         checks.append(
             HealthCheck("aiwfe", _http_probe(http_client, url), timeout=5.0, critical=False)
         )

@@ -9,9 +9,12 @@ from __future__ import annotations
 import hashlib
 import os
 import socket
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
+from pieces_integration.adapters.aiwfe.client import AIWFEHttpClient
+from pieces_integration.adapters.aiwfe.sync_side import AIWFESyncSide
+from pieces_integration.adapters.code_analysis import TreeSitterCodeAnalyzer
 from pieces_integration.adapters.pieces_os.client import ClientSettings
 from pieces_integration.adapters.pieces_os.discovery import PortScanDetector
 from pieces_integration.adapters.pieces_os.endpoint_guard import ResolvingEndpointGuard
@@ -20,11 +23,16 @@ from pieces_integration.adapters.pieces_os.factory import (
     identifier_stream_factory,
 )
 from pieces_integration.adapters.sync_sides_provider import ConnectedSides
+from pieces_integration.domain.commands import CreateAIWFESuggestion
 from pieces_integration.domain.hlc import HybridLogicalClock
 from pieces_integration.domain.merge import Strategy
-from pieces_integration.domain.model import ConnectionKind
+from pieces_integration.domain.model import Asset, ConnectionKind, OutboxMessage
 from pieces_integration.ports.pieces import IdentifierEvent, PiecesOS, StreamObserver
 from pieces_integration.ports.sync_sides import SyncSide
+from pieces_integration.service_layer.asset_analysis import (
+    deliver_suggestion,
+    queue_asset_suggestions,
+)
 from pieces_integration.service_layer.conflicts import ConflictService
 from pieces_integration.service_layer.pieces_connection_store import UowPiecesConnectionStore
 from pieces_integration.service_layer.pieces_connections import (
@@ -45,8 +53,35 @@ def node_id() -> str:
     return hashlib.sha256(raw.encode()).hexdigest()[:8]
 
 
-def wire_sync(container: Container, *, aiwfe_side: Callable[[str], SyncSide] | None = None) -> None:
+def wire_sync(container: Container) -> None:
     settings = container.settings
+    aiwfe_side: Callable[[str], SyncSide] | None = None
+    deliverers: dict[str, Callable[[OutboxMessage], Awaitable[object]]] = {}
+    after_pull: Callable[[list[Asset]], Awaitable[None]] | None = None
+    if settings.aiwfe_api_url:
+        aiwfe = AIWFEHttpClient(
+            container.http,
+            base_url=settings.aiwfe_api_url,
+            api_key=settings.aiwfe_api_key.get_secret_value() if settings.aiwfe_api_key else None,
+        )
+        container.extras["aiwfe_client"] = aiwfe
+
+        def make_aiwfe_side(user_id: str) -> SyncSide:
+            return AIWFESyncSide(aiwfe, user_id)
+
+        async def suggest(message: OutboxMessage) -> object:
+            return await deliver_suggestion(message, aiwfe)
+
+        analyzer = TreeSitterCodeAnalyzer()
+
+        async def analyse(assets: list[Asset]) -> None:
+            # TODOs and likely bugs in what came from Pieces become AIWFE task suggestions.
+            for asset in assets:
+                await queue_asset_suggestions(asset, analyzer=analyzer, uow_factory=container.uow)
+
+        aiwfe_side = make_aiwfe_side
+        deliverers[CreateAIWFESuggestion.OPERATION] = suggest
+        after_pull = analyse
     pieces_settings = settings.pieces
     guard = ResolvingEndpointGuard()
     factory = DirectPiecesOSFactory(
@@ -106,6 +141,8 @@ def wire_sync(container: Container, *, aiwfe_side: Callable[[str], SyncSide] | N
         strategy=Strategy(settings.sync.conflict_strategy),
         batch_size=settings.sync.batch_size,
         metrics=container.metrics,
+        deliverers=deliverers,
+        after_pull=after_pull,
     )
 
     async def users() -> list[str]:

@@ -81,3 +81,14 @@ def test_limited_sharing_sends_only_task_and_project(
     api.post("/api/v1/context/carol", json={"active_files": ["other.py"]}, headers=carol)
     payloads = portal.call(sent)
     assert [p["fields"] for p in payloads] == [{"current_task": "t"}]
+
+
+def test_aiwfe_context_is_stored_with_history(api: TestClient, auth: TokenFactory) -> None:
+    alice = auth("alice")
+    body = {"aiwfe_context": {"active_chat": "c-1", "recent_queries": ["q"], "current_agent": "a"}}
+    response = api.post("/api/v1/context/alice", json=body, headers=alice)
+    assert response.status_code == 200, response.text
+    assert response.json()["aiwfe_context"]["active_chat"] == "c-1"
+    history = api.get("/api/v1/context/alice/history", headers=alice).json()
+    assert history[0]["field"] == "aiwfe_context"
+    assert history[0]["new_value"]["recent_queries"] == ["q"]

@@ -105,7 +105,20 @@ class SyncEngine:
     strategy: Strategy = Strategy.LAST_WRITER_WINS
     batch_size: int = 50
     metrics: Metrics | None = None
+    # Called as (user_id, phase, done, total) while a run progresses: the CLI's progress bar.
+    on_progress: Callable[[str, str, int, int], None] | None = None
+    # Delivery of other outbox messages toward a side, by operation (e.g. AIWFE task
+    # suggestions), run after that side's push succeeded.
+    deliverers: dict[str, Callable[[OutboxMessage], Awaitable[object]]] = field(
+        default_factory=dict
+    )
+    # Called with the assets a run brought in or changed from Pieces (TODO analysis).
+    after_pull: Callable[[list[Asset]], Awaitable[None]] | None = None
     _running: dict[str, asyncio.Future[SyncRun]] = field(default_factory=dict)
+
+    def _progress(self, user_id: str, phase: str, done: int, total: int) -> None:
+        if self.on_progress is not None:
+            self.on_progress(user_id, phase, done, total)
 
     def stamp(self) -> Timestamp:
         return self.clock.tick(int(time.time() * 1000))
@@ -181,9 +194,18 @@ class SyncEngine:
         state = await load_state(self.uow, user_id)
         for side in remote:
             await self._pull(run, state, side, remote, set(sides))
+        if self.after_pull is not None and Side.PIECES in remote:
+            from_pieces = [
+                state.assets[asset_id]
+                for asset_id in run.changed_locally
+                if asset_id in state.assets
+            ]
+            if from_pieces:
+                await self.after_pull(from_pieces)
         for side in remote:
             try:
                 await self._push(run, state, sides[side], remote[side])
+                await self._deliver_other(run, side)
                 run.pushed_ok.add(side)
             except Exception as exc:
                 errors.append(_side_error(side, "push", exc))
@@ -240,9 +262,8 @@ class SyncEngine:
         for message in await uow.outbox.pending_for(user_id):
             if message.id is None or message.target not in ("pieces", "aiwfe"):
                 continue
-            if message.target in targets:
-                if message.operation in ("asset.create", "asset.update"):
-                    await uow.outbox.settle(message.id, at=now)
+            if message.target in targets and message.operation in ("asset.create", "asset.update"):
+                await uow.outbox.settle(message.id, at=now)
             elif message.next_attempt_at <= now:
                 delay = min(300.0, 2.0 ** min(message.attempts, 8))
                 await uow.outbox.defer(
@@ -278,7 +299,10 @@ class SyncEngine:
             if state.link(asset.id, side) is None:
                 unlinked_by_hash.setdefault(Snapshot.of(asset).state_hash(), asset)
 
-        for remote_id, item in remote.items():
+        total = len(remote)
+        for done, (remote_id, item) in enumerate(remote.items(), start=1):
+            if done % self.batch_size == 0 or done == total:
+                self._progress(run.record.user_id, f"pull {side.value}", done, total)
             if remote_id in linked:
                 asset, link = linked[remote_id]
                 await self._pull_linked(run, state, writer, side, asset, link, item)
@@ -546,9 +570,11 @@ class SyncEngine:
                     await writer.add(_save_link(user_id, intent))
             await writer.flush()
         writer = BatchWriter(self.uow, self.batch_size)
-        for asset in creates:
+        for done, asset in enumerate(creates, start=1):
             created = await client.create_asset(asset.id, Snapshot.of(asset))
             await self._after_write(run, state, writer, side, asset, created)
+            if done % self.batch_size == 0 or done == len(creates):
+                self._progress(user_id, f"push {side.value}", done, len(creates))
         for asset in list(state.assets.values()):
             link = state.link(asset.id, side)
             if link is None or link.pending or Snapshot.of(asset).state_hash() == link.base_hash:
@@ -581,6 +607,18 @@ class SyncEngine:
             await writer.add(_commit_asset(asset, link))
         else:
             await writer.add(_save_link(asset.user_id, link))
+
+    async def _deliver_other(self, run: _Run, side: Side) -> None:
+        async with self.uow(readonly=True) as uow:
+            messages = await uow.outbox.pending_for(run.record.user_id, target=side.value)
+        for message in messages:
+            deliver = self.deliverers.get(message.operation)
+            if deliver is None or message.id is None:
+                continue
+            await deliver(message)
+            async with self.uow() as uow:
+                await uow.outbox.settle(message.id, at=utcnow())
+                await uow.commit()
 
     async def _deliver_deletes(
         self, run: _Run, client: SyncSide, remote: dict[str, RemoteAsset]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 from pieces_integration import __version__
-from pieces_integration.entrypoints.cli import credentials, keys, server
+from pieces_integration.entrypoints.cli import credentials, keys, server, sync
 
 app = typer.Typer(
     name="pieces-integration",
@@ -19,6 +19,7 @@ app.command()(server.migrate)
 app.add_typer(credentials.token_app, name="token")
 app.add_typer(credentials.apikey_app, name="apikey")
 app.add_typer(keys.app, name="keys")
+app.command()(sync.sync)
 
 emulate = typer.Typer(help="Run an emulator of Pieces OS or AIWFE (demos and tests).")
 app.add_typer(emulate, name="emulate")
@@ -36,11 +37,9 @@ def _register_emulators() -> None:
 
     emulate.command("pieces")(emulate_pieces.pieces)
     emulate.command("aiwfe")(emulate_aiwfe.aiwfe)
+    emulate.command("aiwfe-webhook")(emulate_aiwfe.send_webhook)
 
 
 def main() -> None:
-    try:
-        _register_emulators()
-    except ImportError:  # pragma: no cover - only while an emulator module is being built
-        pass
+    _register_emulators()
     app()
