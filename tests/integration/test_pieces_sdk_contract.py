@@ -10,10 +10,12 @@ import anyio
 import pytest
 from pieces_os_client.api.annotation_api import AnnotationApi
 from pieces_os_client.api.annotations_api import AnnotationsApi
+from pieces_os_client.api.applications_api import ApplicationsApi
 from pieces_os_client.api.asset_api import AssetApi
 from pieces_os_client.api.assets_api import AssetsApi
 from pieces_os_client.api.connector_api import ConnectorApi
 from pieces_os_client.api.format_api import FormatApi
+from pieces_os_client.api.models_api import ModelsApi
 from pieces_os_client.api.search_api import SearchApi
 from pieces_os_client.api.tags_api import TagsApi
 from pieces_os_client.api.user_api import UserApi
@@ -73,6 +75,12 @@ def _sdk_scenario(url: str) -> None:
     )
     assert context.application.id and context.health.os.version == version
     api.set_default_header("application", context.application.id)
+
+    models = ModelsApi(api).models_snapshot(_request_timeout=TIMEOUT)
+    assert "GPT-3.5-turbo Chat Model" in {m.name for m in models.iterable}
+    assert "gemini-2.0-flash-lite-001" in {m.unique for m in models.iterable}  # the CLI's default
+    applications = ApplicationsApi(api).applications_snapshot(_request_timeout=TIMEOUT)
+    assert context.application.id in {a.id for a in applications.iterable}
 
     profile = UserApi(api).user_snapshot(_request_timeout=TIMEOUT)
     assert profile.user is not None and profile.user.id

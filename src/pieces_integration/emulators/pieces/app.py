@@ -91,17 +91,36 @@ def build_app(
 
     async def models(request: Request) -> Response:
         created = timestamp(datetime(2024, 1, 1, tzinfo=UTC))
-        model = {
-            "id": "00000000-0000-4000-8000-000000000035",
-            "name": "GPT-3.5-turbo Chat Model",
-            "cloud": True,
-            "downloaded": False,
-            "created": created,
-            "type": "BALANCED",
-            "usage": "CODE_CONVERSATION",
-            "version": "1",
-        }
-        return _json({"iterable": [model]})
+        # The SDK wrapper requires the first by name; the `pieces` CLI picks the second as its
+        # default by `unique`.
+        models = [
+            {
+                "id": "00000000-0000-4000-8000-000000000035",
+                "name": "GPT-3.5-turbo Chat Model",
+                "unique": "gpt-3.5-turbo",
+                "cloud": True,
+                "downloaded": False,
+                "created": created,
+                "type": "BALANCED",
+                "usage": "CODE_CONVERSATION",
+                "version": "1",
+            },
+            {
+                "id": "00000000-0000-4000-8000-0000000000f1",
+                "name": "Gemini-2.0 Flash Lite Chat Model",
+                "unique": "gemini-2.0-flash-lite-001",
+                "cloud": True,
+                "downloaded": False,
+                "created": created,
+                "type": "SPEED",
+                "usage": "CODE_CONVERSATION",
+                "version": "001",
+            },
+        ]
+        return _json({"iterable": models})
+
+    async def applications(request: Request) -> Response:
+        return _json({"iterable": state.all_applications()})
 
     async def assets_snapshot(request: Request) -> Response:
         return Response(state.snapshot_bytes(), media_type="application/json")
@@ -325,6 +344,7 @@ def build_app(
         Route("/connect", connect, methods=["POST"]),
         Route("/user", user, methods=["GET"]),
         Route("/models", models, methods=["GET"]),
+        Route("/applications", applications, methods=["GET"]),
         Route("/assets", assets_snapshot, methods=["GET"]),
         Route("/assets/identifiers", assets_identifiers, methods=["GET"]),
         Route("/assets/create", create_asset, methods=["POST"]),

@@ -83,7 +83,7 @@ class EmulatorServer:
             self.app,
             lifespan="off",
             log_level=self._log_level,
-            access_log=False,
+            access_log=self._log_level in ("info", "debug"),
             ws="websockets-sansio",
             ws_ping_interval=None,
             timeout_graceful_shutdown=1,

@@ -152,6 +152,9 @@ class EmulatorState:
             "onboarded": False,
         }
 
+    def all_applications(self) -> list[dict[str, Any]]:
+        return [self._default_app, *self.applications.values()]
+
     def connect(self, body: Any) -> dict[str, Any]:
         application = body.get("application") if isinstance(body, dict) else None
         name = application.get("name") if isinstance(application, dict) else None
