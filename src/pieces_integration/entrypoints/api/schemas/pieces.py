@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import AliasChoices, BaseModel, ConfigDict, Field, SecretStr
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, SecretStr, field_validator
 
 from pieces_integration.domain.connection_state import UserMessage
 from pieces_integration.service_layer.pieces_connections import (
@@ -72,16 +73,30 @@ class PiecesDetectionPublic(BaseModel):
         )
 
 
+_PRINTABLE_ASCII = r"^[\x21-\x7e]+$"  # an API key travels in an HTTP header
+
+
 class PiecesConnect(BaseModel):
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
     pieces_url: str | None = Field(
         None, max_length=2048, validation_alias=AliasChoices("pieces_url", "url")
     )
+    # Sent upstream in an HTTP header, so printable ASCII only.
     api_key: SecretStr | None = Field(
-        None, max_length=4096, validation_alias=AliasChoices("api_key", "apiKey")
+        None,
+        max_length=4096,
+        validation_alias=AliasChoices("api_key", "apiKey"),
+        json_schema_extra={"pattern": _PRINTABLE_ASCII},
     )
     user_preferences: dict[str, Any] = Field(default_factory=dict)
-    user_id: str | None = Field(None, max_length=128)
+    user_id: str | None = Field(None, min_length=1, max_length=128)
+
+    @field_validator("api_key")
+    @classmethod
+    def _header_safe(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and not re.fullmatch(_PRINTABLE_ASCII, value.get_secret_value()):
+            raise ValueError("must be printable ASCII (it is sent in an HTTP header)")
+        return value
 
 
 class PiecesInfoPublic(BaseModel):
@@ -158,7 +173,7 @@ class ConnectionStatusPublic(BaseModel):
 
 class PiecesDisconnect(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    user_id: str | None = Field(None, max_length=128)
+    user_id: str | None = Field(None, min_length=1, max_length=128)
     preserve_data: bool = True
 
 
