@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 from typing import Annotated, Any
+from urllib.parse import quote
 
 from fastapi import APIRouter, Body, Path, Query, Response, status
 from fastapi.responses import StreamingResponse
@@ -32,11 +34,15 @@ async def export_user(
     user_id: UserId, principal: CurrentPrincipal, container: ContainerDep
 ) -> StreamingResponse:
     stream = await container.privacy.export(principal, user_id)
-    filename = f"pieces-integration-{user_id}.json".replace('"', "")
+    # Header values are latin-1 and a user id may be any text: an ASCII fallback name, and the
+    # exact one percent-encoded (RFC 6266 filename*).
+    filename = f"pieces-integration-{user_id}.json"
+    fallback = re.sub(r"[^A-Za-z0-9._-]", "_", filename)
+    disposition = (
+        f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{quote(filename, safe='')}"
+    )
     return StreamingResponse(
-        stream,
-        media_type="application/json",
-        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
+        stream, media_type="application/json", headers={"Content-Disposition": disposition}
     )
 
 
