@@ -191,3 +191,23 @@ async def test_connections_dial_the_address_the_guard_vetted() -> None:
         finally:
             await client.aclose()
     assert lookups == ["pieces.test"]  # vetted once, never re-resolved
+
+
+async def test_a_failing_handler_does_not_kill_the_stream() -> None:
+    async with running_emulator(assets=1) as emulator:
+        client = make_client(emulator.url)
+        calls = 0
+        second = asyncio.Event()
+
+        async def handler(events: list[IdentifierEvent]) -> None:
+            nonlocal calls
+            calls += 1
+            if calls == 1:
+                raise RuntimeError("a bug in the consumer")
+            second.set()
+
+        observer = RecordingObserver()
+        async with ReconnectingIdentifierStream(client.transport, handler, observer):
+            await asyncio.wait_for(second.wait(), 5)
+        await client.aclose()
+    assert observer.log[:4] == ["attempt", "opened", "failed:service_unavailable", "attempt"]

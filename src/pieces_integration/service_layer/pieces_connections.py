@@ -143,17 +143,17 @@ class LiveConnection:
     info: PiecesInfo | None = None
     events: list[ConnectionStateChanged] = field(default_factory=list)
 
-    async def _emit(self, event: ConnectionStateChanged) -> None:
+    async def emit(self, event: ConnectionStateChanged) -> None:
         self.events.append(event)
         await self.publish(event)
 
     async def attempt_starting(self) -> None:
         if self.machine.state is ConnectionState.DISCONNECTED:
-            await self._emit(self.machine.start_attempt())
+            await self.emit(self.machine.start_attempt())
 
     async def opened(self) -> None:
         if self.machine.state is ConnectionState.CONNECTING:
-            await self._emit(self.machine.succeeded())
+            await self.emit(self.machine.succeeded())
 
     async def failed(self, kind: FailureKind, detail: str) -> float | None:
         state = self.machine.state
@@ -163,7 +163,7 @@ class LiveConnection:
             event = self.machine.attempt_failed(kind, detail)
         else:  # a user disconnect raced the stream
             return None
-        await self._emit(event)
+        await self.emit(event)
         return event.retry_in
 
     async def close(self) -> None:
@@ -193,6 +193,11 @@ class PiecesConnections:
         self._base_delay = base_delay
         self._max_delay = max_delay
         self._live: dict[str, LiveConnection] = {}
+        self._locks: dict[str, asyncio.Lock] = {}
+
+    def lock(self, user_id: str) -> asyncio.Lock:
+        """Serialises connect/disconnect of one user (two quick clicks must not race)."""
+        return self._locks.setdefault(user_id, asyncio.Lock())
 
     async def __aenter__(self) -> PiecesConnections:
         return self
@@ -290,10 +295,36 @@ async def connect_pieces(
     Pieces being unreachable is an answer (`success=False` with the spec 8.4 message and
     actions), not an exception; an unsafe URL raises `UnsafeEndpoint` (a 4xx).
     """
+    async with connections.lock(user_id):
+        return await _connect(
+            user_id,
+            url,
+            api_key=api_key,
+            preferences=preferences,
+            guard=guard,
+            factory=factory,
+            store=store,
+            connections=connections,
+            encrypt=encrypt,
+        )
+
+
+async def _connect(
+    user_id: str,
+    url: str,
+    *,
+    api_key: str | None,
+    preferences: dict[str, Any] | None,
+    guard: EndpointGuard,
+    factory: PiecesOSFactory,
+    store: ConnectionStore,
+    connections: PiecesConnections,
+    encrypt: Encrypt,
+) -> ConnectionResult:
     endpoint = await guard.check(url)
     await connections.drop(user_id)
     live = connections.fresh(user_id)
-    await live._emit(live.machine.start_attempt())
+    await live.emit(live.machine.start_attempt())
     stored = await store.get(user_id)
     connection = (
         stored.connection
@@ -323,7 +354,7 @@ async def connect_pieces(
             await client.aclose()
         kind = failure_kind_of(exc)
         event = live.machine.give_up(kind, exc.message)
-        await live._emit(event)
+        await live.emit(event)
         connection.state = event.current.value
         connection.error_message = exc.message
         connection.updated_at = utcnow()
@@ -345,7 +376,7 @@ async def connect_pieces(
         raise
     live.client = client
     live.info = PiecesInfo(version=session.version, user_id=user.id, asset_count=asset_count)
-    await live._emit(live.machine.succeeded())
+    await live.emit(live.machine.succeeded())
     connection.state = ConnectionState.CONNECTED.value
     connection.application_id = session.application_id
     connection.remote_user_id = user.id
@@ -370,7 +401,7 @@ async def retry_pieces(user_id: str, connections: PiecesConnections) -> Connecti
     if live is None or live.stream is None:
         return None
     if live.machine.state is ConnectionState.CONNECTION_FAILED:
-        await live._emit(live.machine.manual_retry())
+        await live.emit(live.machine.manual_retry())
         live.stream.retry_now()
     return _status_from_live(None, live)
 
@@ -426,10 +457,23 @@ async def disconnect_pieces(
 ) -> DisconnectionResult:
     """Stop the live link. With `preserve_data` the stored connection (and synced assets,
     which other use cases own) stay for a later reconnect; without it the link is deleted."""
+    async with connections.lock(user_id):
+        return await _disconnect(
+            user_id, preserve_data=preserve_data, store=store, connections=connections
+        )
+
+
+async def _disconnect(
+    user_id: str,
+    *,
+    preserve_data: bool,
+    store: ConnectionStore,
+    connections: PiecesConnections,
+) -> DisconnectionResult:
     live = await connections.drop(user_id)
     if live is not None and live.machine.state is not ConnectionState.DISCONNECTED:
         with contextlib.suppress(Exception):
-            await live._emit(live.machine.disconnect())
+            await live.emit(live.machine.disconnect())
     stored = await store.get(user_id)
     if stored is None:
         return DisconnectionResult(success=live is not None, user_id=user_id, data_preserved=False)

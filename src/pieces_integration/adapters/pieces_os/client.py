@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import anyio
+import structlog
 
 from pieces_integration.adapters.pieces_os import mapping
 from pieces_integration.adapters.pieces_os.transport import unavailable
@@ -47,6 +48,7 @@ from pieces_integration.ports.pieces import (
     TransportResponse,
 )
 
+log = structlog.get_logger(__name__)
 APPLICATION_NAME = "OPEN_SOURCE"
 CLIENT_VERSION = "0.1.0"
 
@@ -137,7 +139,16 @@ class PiecesOSClient:
                         raise self._status_error(method, path, response)
                     return response
             if attempt < attempts:
-                await self._sleep(self._retry.delay(attempt))
+                delay = self._retry.delay(attempt)
+                log.info(
+                    "pieces_call_retry",
+                    method=method,
+                    path=path.split("?")[0],
+                    attempt=attempt,
+                    delay=round(delay, 3),
+                    error=last.code,
+                )
+                await self._sleep(delay)
         assert last is not None
         raise last
 

@@ -15,6 +15,8 @@ import contextlib
 import json
 import random
 
+import structlog
+
 from pieces_integration.adapters.pieces_os import mapping
 from pieces_integration.adapters.resilience import Sleep, jittered
 from pieces_integration.domain.connection_state import FailureKind
@@ -22,6 +24,8 @@ from pieces_integration.domain.errors import PiecesOSUnavailable, UpstreamTimeou
 from pieces_integration.ports.pieces import IdentifierHandler, PiecesTransport, StreamObserver
 
 PATH = "/assets/stream/identifiers"
+FALLBACK_DELAY = 5.0  # when the observer itself failed and cannot tell us how long to wait
+log = structlog.get_logger(__name__)
 
 
 def failure_kind(exc: Exception) -> FailureKind:
@@ -73,17 +77,28 @@ class ReconnectingIdentifierStream:
         self._manual_retry.set()
 
     async def _run(self) -> None:
+        # The loop must outlive any single failure: a bug in a handler or an observer that
+        # cannot publish is logged and treated like a dropped stream, never ends the task.
         while True:
-            await self._observer.attempt_starting()
             try:
+                await self._observer.attempt_starting()
                 await self._consume()
                 kind, detail = FailureKind.NETWORK, "Pieces OS closed the stream"
             except (PiecesOSUnavailable, UpstreamTimeout) as exc:
                 kind, detail = failure_kind(exc), exc.message
             except mapping.PayloadError as exc:
                 kind, detail = FailureKind.SERVICE_UNAVAILABLE, str(exc)
-            delay = await self._observer.failed(kind, detail)
+            except Exception as exc:
+                log.exception("pieces_stream_consumer_failed", error=repr(exc))
+                kind, detail = FailureKind.SERVICE_UNAVAILABLE, f"stream consumer failed: {exc!r}"
+            log.info("pieces_stream_interrupted", kind=kind.value, detail=detail)
+            try:
+                delay = await self._observer.failed(kind, detail)
+            except Exception as exc:
+                log.exception("pieces_stream_observer_failed", error=repr(exc))
+                delay = FALLBACK_DELAY
             if delay is None:
+                log.warning("pieces_stream_gave_up", kind=kind.value)
                 self._manual_retry.clear()
                 await self._manual_retry.wait()
                 continue
