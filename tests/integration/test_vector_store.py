@@ -13,7 +13,7 @@ from qdrant_client import AsyncQdrantClient
 from pieces_integration.adapters.vectors.qdrant_edge import QdrantEdgeVectorStore
 from pieces_integration.adapters.vectors.qdrant_server import QdrantServerVectorStore
 from pieces_integration.domain.bm25 import sparse_document, sparse_query
-from pieces_integration.domain.ranking import HybridFusion
+from pieces_integration.domain.ranking import HybridFusion, fuse_scores
 from pieces_integration.domain.tokenize import tokenize
 from pieces_integration.ports.vectors import (
     ASSETS,
@@ -213,3 +213,18 @@ async def test_edge_store_persists_across_reopen(tmp_path: Path) -> None:
         assert [h.id for h in hits] == ["p1"]
     finally:
         await second.close()
+
+
+@pytest.mark.anyio
+async def test_engine_formula_equals_the_domain_fusion(store: VectorStore) -> None:
+    await seed(store)
+    fusion = HybridFusion(alpha=0.7, saturation=3.0, dense_floor=0.05)
+    flt = SearchFilter(user_id="alice")
+    dense_query, sparse = unit(0.5, 1, 0.2), sparse_query(tokenize("read config date"))
+    dense = {h.id: h.score for h in await store.query_dense(ASSETS, dense_query, flt, 10)}
+    keyword = {h.id: h.score for h in await store.query_sparse(ASSETS, sparse, flt, 10)}
+    hybrid = await store.query_hybrid(ASSETS, dense_query, sparse, flt, 10, fusion)
+    expected = fuse_scores(dense, keyword, fusion)
+    assert [h.id for h in hybrid] == [key for key, _ in expected]
+    for hit, (_, score) in zip(hybrid, expected, strict=True):
+        assert hit.score == pytest.approx(score, abs=1e-5)
