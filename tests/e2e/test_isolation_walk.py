@@ -33,8 +33,12 @@ SKIPPED = {
     "/api/v1/auth/local-signin": "exchanges the one-time code `serve` prints for a token",
     "/api/v1/integrations/aiwfe/webhook": "authenticated by its HMAC signature (own tests)",
 }
-# Reads sent as POST (spec 6.1): a guest may use them.
-READ_ONLY_POSTS = {("POST", "/api/v1/assets/search")}
+# Reads sent as POST: a guest may use them (each changes nothing stored).
+READ_ONLY_POSTS = {
+    ("POST", "/api/v1/assets/search"),  # spec 6.1 search takes a body
+    ("POST", "/api/v1/integrations/pieces/detect"),  # probes for Pieces OS, stores nothing
+    ("POST", "/api/v1/ws-ticket"),  # a ticket to read the caller's own live events
+}
 
 VICTIM = "victim-walk-7f3a"
 ATTACKER = "mallory-walk-2b9c"
