@@ -165,3 +165,25 @@ async def test_without_a_guard_redirects_must_stay_on_the_same_origin() -> None:
     with pytest.raises(UnsafeEndpoint):
         await transport.request("GET", "/.well-known/health", request_timeout=1)
     await client.aclose()
+
+
+@pytest.mark.anyio
+async def test_unreachable_hosts_are_network_failures_not_pieces_not_running() -> None:
+    from pieces_integration.domain.errors import PiecesOSUnavailable
+
+    def unreachable(request: httpx.Request) -> httpx.Response:
+        raise httpx.ConnectError("[Errno 113] No route to host")
+
+    def refused(request: httpx.Request) -> httpx.Response:
+        try:
+            raise ConnectionRefusedError(111, "Connection refused")
+        except ConnectionRefusedError as exc:
+            raise httpx.ConnectError("All connection attempts failed") from exc
+
+    for handler, kind in ((unreachable, "network"), (refused, "not_running")):
+        client = httpx.AsyncClient(transport=httpx.MockTransport(handler))
+        transport = HttpxPiecesTransport(client, "http://192.168.1.20:39300")
+        with pytest.raises(PiecesOSUnavailable) as caught:
+            await transport.request("GET", "/.well-known/health", request_timeout=1)
+        assert caught.value.details["kind"] == kind
+        await client.aclose()

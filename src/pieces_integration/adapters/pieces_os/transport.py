@@ -45,6 +45,15 @@ def ssl_context(*, verify: bool = True, ca_file: str | None = None) -> ssl.SSLCo
     return context
 
 
+def _refused(exc: BaseException) -> bool:
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, ConnectionRefusedError):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
+
+
 def _pin_address(pin: SafeEndpoint | None) -> str | None:
     """The vetted address to dial, when the endpoint is a hostname (literals need no pin)."""
     if pin is None or not pin.addresses or parse_address(pin.host) is not None:
@@ -112,8 +121,14 @@ class HttpxPiecesTransport:
             except httpx.TimeoutException as exc:
                 raise timeout_error(f"Pieces OS did not answer {method} {path} in time") from exc
             except httpx.ConnectError as exc:
+                # Refused: the machine answered but nothing listens (Pieces OS not running).
+                # Anything else (no route, DNS) is the network between us and it.
+                if _refused(exc):
+                    raise unavailable(
+                        FailureKind.NOT_RUNNING, f"nothing answers at {self.base_url}"
+                    ) from exc
                 raise unavailable(
-                    FailureKind.NOT_RUNNING, f"cannot connect to Pieces OS at {self.base_url}"
+                    FailureKind.NETWORK, f"cannot reach Pieces OS at {self.base_url}: {exc}"
                 ) from exc
             except httpx.TransportError as exc:
                 raise unavailable(
