@@ -249,6 +249,7 @@ async def test_short_outage_recovers_on_its_own() -> None:
             await emulator.server.start()
             await harness.wait_for(lambda: harness.state() is ConnectionState.CONNECTED)
             await harness.wait_for(lambda: len(harness.frames) >= 2)
+            assert len(emulator.state.applications) == 2  # registered again after the outage
 
 
 async def test_long_outage_ends_in_connection_failed_until_manual_retry() -> None:

@@ -15,6 +15,8 @@ from datetime import datetime
 from typing import Any, Protocol
 from urllib.parse import urlsplit
 
+import structlog
+
 from pieces_integration.domain.connection_state import (
     ConnectionState,
     ConnectionStateChanged,
@@ -47,6 +49,7 @@ from pieces_integration.ports.pieces import (
     PiecesOSFactory,
 )
 
+log = structlog.get_logger(__name__)
 StreamFactory = Callable[[PiecesOS, "LiveConnection"], Any]  # returns an IdentifierStream
 IdentifierSink = Callable[[str, list[IdentifierEvent]], Awaitable[None]]
 CAPABILITIES = ("assets.read", "assets.write", "search", "streams.identifiers")
@@ -153,6 +156,14 @@ class LiveConnection:
 
     async def opened(self) -> None:
         if self.machine.state is ConnectionState.CONNECTING:
+            # Back after an interruption: Pieces OS may have restarted and forgotten our
+            # application, so register again before calling it connected. If that fails the
+            # stream is still useful; later calls will surface the problem.
+            if self.client is not None:
+                try:
+                    await self.client.connect()
+                except PiecesIntegrationError as exc:
+                    log.warning("pieces_reregister_failed", user_id=self.user_id, error=repr(exc))
             await self.emit(self.machine.succeeded())
 
     async def failed(self, kind: FailureKind, detail: str) -> float | None:
