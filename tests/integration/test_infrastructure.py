@@ -85,9 +85,9 @@ async def test_bus_delivers_to_every_subscriber_on_every_replica(infra: Infra) -
     async with infra.bus.subscribe("events") as here, infra.other_bus.subscribe("events") as there:
         await asyncio.sleep(0.05)  # Redis SUBSCRIBE is asynchronous
         await infra.other_bus.publish("events", b"hello")
-        assert await here.get(timeout=2) == b"hello"
-        assert await there.get(timeout=2) == b"hello"
-        assert await here.get(timeout=0.05) is None  # exactly once
+        assert await here.get(wait=2) == b"hello"
+        assert await there.get(wait=2) == b"hello"
+        assert await here.get(wait=0.05) is None  # exactly once
 
 
 async def test_lock_excludes_a_second_holder_and_fences(infra: Infra) -> None:

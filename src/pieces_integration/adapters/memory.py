@@ -65,9 +65,9 @@ class _QueueSubscription:
     def __init__(self, queue: asyncio.Queue[bytes]) -> None:
         self._queue = queue
 
-    async def get(self, timeout: float | None = None) -> bytes | None:
+    async def get(self, wait: float | None = None) -> bytes | None:
         try:
-            return await asyncio.wait_for(self._queue.get(), timeout)
+            return await asyncio.wait_for(self._queue.get(), wait)
         except TimeoutError:
             return None
 

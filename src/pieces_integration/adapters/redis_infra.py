@@ -69,8 +69,8 @@ class _PubSubSubscription:
     def __init__(self, pubsub: Any) -> None:
         self._pubsub = pubsub
 
-    async def get(self, timeout: float | None = None) -> bytes | None:
-        deadline = None if timeout is None else time.monotonic() + timeout
+    async def get(self, wait: float | None = None) -> bytes | None:
+        deadline = None if wait is None else time.monotonic() + wait
         while True:
             remaining = None if deadline is None else max(0.0, deadline - time.monotonic())
             message = await self._pubsub.get_message(

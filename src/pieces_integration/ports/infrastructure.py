@@ -18,8 +18,8 @@ class Cache(Protocol):
 
 
 class Subscription(Protocol):
-    async def get(self, timeout: float | None = None) -> bytes | None:
-        """Next message, or None after `timeout` seconds without one."""
+    async def get(self, wait: float | None = None) -> bytes | None:
+        """Next message, or None after `wait` seconds without one."""
         ...
 
 

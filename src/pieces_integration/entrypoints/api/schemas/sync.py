@@ -41,7 +41,7 @@ class SyncResultPublic(BaseModel):
             sync_id=run.id,
             started_at=run.started_at,
             completed_at=run.completed_at,
-            status=run.status,  # type: ignore[arg-type]
+            status=run.status,
             changes=SyncChanges(
                 pieces_to_aiwfe=run.pieces_to_aiwfe,
                 aiwfe_to_pieces=run.aiwfe_to_pieces,
@@ -53,7 +53,7 @@ class SyncResultPublic(BaseModel):
                     message=e.message,
                     item_id=e.item_id,
                     item_type=e.item_type,
-                    severity=e.severity,  # type: ignore[arg-type]
+                    severity=e.severity,
                     timestamp=e.timestamp,
                 )
                 for e in run.errors
@@ -86,7 +86,7 @@ class ConflictPublic(BaseModel):
             ours=conflict.ours,
             theirs=conflict.theirs,
             strategy=conflict.strategy,
-            status=conflict.status,  # type: ignore[arg-type]
+            status=conflict.status,
             resolution=conflict.resolution,
             created_at=conflict.created_at,
             resolved_at=conflict.resolved_at,
