@@ -69,7 +69,10 @@ class RealtimeLimits:
     heartbeat_interval: float = 25.0
     idle_timeout: float = 120.0  # no client message (e.g. `ping`) for this long closes it
     reconcile_interval: float = 5.0  # how often heads are compared with the log
-    close_timeout: float = 2.0
+    # A slow consumer's close frame waits behind what its socket already holds; give the
+    # client this long to read up to it before the transport is dropped (its queue is freed
+    # at once, so the wait costs no memory).
+    close_timeout: float = 5.0
     drain_timeout: float = 3.0
 
 
@@ -350,6 +353,7 @@ class RealtimeHub:
         queued = [session.queued for session in self._sessions]
         return {
             "sessions": len(self._sessions),
+            "closing": sum(session.closing for session in self._sessions),
             "feeds": len(self._feeds),
             "queued_messages": sum(n for n, _ in queued),
             "queued_bytes": sum(b for _, b in queued),
