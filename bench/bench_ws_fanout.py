@@ -1,0 +1,206 @@
+"""WebSocket fan-out: one `serve` process, N authenticated connections, events to all.
+
+Starts the service (embedded SQLite, in-process event log) on a free port, opens
+`--connections` WebSockets that all subscribe to one user's events (that user's many
+devices, or admin dashboards), then creates `--events` assets through the REST API. Each
+`asset_created` event carries the server's publish time (`timestamp`); the delivery latency
+is the client's receive time minus that (same machine, same clock). Memory per connection
+is the server's RSS growth while the connections were opened, divided by their number.
+
+    .venv/bin/python bench/bench_ws_fanout.py --connections 2000 --events 50
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import resource
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import datetime
+from pathlib import Path
+
+import httpx
+import websockets
+
+from pieces_integration.adapters.tokens import JwtCodec
+from pieces_integration.domain.model import Role
+
+SECRET = "bench-ws-fanout-" + "s" * 32
+USER = "fanout"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def rss_kib(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    raise RuntimeError("no VmRSS")
+
+
+def raise_fd_limit(needed: int) -> None:
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < needed:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, max(needed, soft)), hard))
+
+
+def token() -> str:
+    codec = JwtCodec(
+        issuer="pieces-integration",
+        audience="pieces-integration",
+        secret=SECRET,
+        public_key=None,
+        jwks_url=None,
+    )
+    return codec.issue(USER, Role.USER, ttl_seconds=3600)
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+async def open_clients(url: str, headers: dict[str, str], count: int) -> list[object]:
+    clients: list[object] = []
+
+    async def one() -> object:
+        ws = await websockets.connect(url, additional_headers=headers, open_timeout=60)
+        await ws.send(json.dumps({"type": "subscribe", "payload": {"events": ["asset_created"]}}))
+        ack = json.loads(await ws.recv())
+        assert ack["type"] == "subscribed", ack
+        return ws
+
+    for start in range(0, count, 100):
+        clients += await asyncio.gather(*(one() for _ in range(min(100, count - start))))
+    return clients
+
+
+async def run(args: argparse.Namespace, base: str, pid: int) -> None:
+    headers = {"Authorization": "Bearer " + token()}
+    async with httpx.AsyncClient(base_url=base, headers=headers, timeout=30) as http:
+        # Warm up: provision the user, open and close one socket, so the baseline is steady.
+        await http.post("/api/v1/assets", json={"name": "warm", "content": "x"})
+        warm = await open_clients(base.replace("http", "ws") + "/ws", headers, 1)
+        await warm[0].close()  # type: ignore[attr-defined]
+        await asyncio.sleep(1.0)
+        before = rss_kib(pid)
+        started = time.perf_counter()
+        clients = await open_clients(base.replace("http", "ws") + "/ws", headers, args.connections)
+        connect_s = time.perf_counter() - started
+        await asyncio.sleep(1.0)
+        after = rss_kib(pid)
+
+        latencies: list[float] = []
+        counts = [0] * len(clients)
+
+        async def read(index: int, ws: object) -> None:
+            while counts[index] < args.events:
+                message = json.loads(await ws.recv())  # type: ignore[attr-defined]
+                if message["type"] != "asset_created":
+                    continue
+                published = datetime.fromisoformat(message["timestamp"]).timestamp()
+                latencies.append(time.time() - published)
+                counts[index] += 1
+
+        readers = [asyncio.create_task(read(i, ws)) for i, ws in enumerate(clients)]
+        publish_started = time.perf_counter()
+        for n in range(args.events):
+            response = await http.post(
+                "/api/v1/assets", json={"name": f"bench {n}", "content": f"print({n})"}
+            )
+            response.raise_for_status()
+            await asyncio.sleep(args.interval)
+        await asyncio.wait_for(asyncio.gather(*readers), 120)
+        elapsed = time.perf_counter() - publish_started
+        peak = rss_kib(pid)
+        for ws in clients:
+            await ws.close()  # type: ignore[attr-defined]
+
+    deliveries = len(latencies)
+    ms = [value * 1000 for value in latencies]
+    rows = [
+        ("connections", f"{args.connections}"),
+        ("connect time (s)", f"{connect_s:.1f}"),
+        ("events published", f"{args.events} (one every {args.interval * 1000:.0f} ms)"),
+        ("deliveries", f"{deliveries} (expected {args.events * args.connections})"),
+        ("latency median (ms)", f"{statistics.median(ms):.1f}"),
+        ("latency p95 (ms)", f"{percentile(ms, 0.95):.1f}"),
+        ("latency p99 (ms)", f"{percentile(ms, 0.99):.1f}"),
+        ("latency max (ms)", f"{max(ms):.1f}"),
+        ("throughput (deliveries/s)", f"{deliveries / elapsed:.0f}"),
+        ("server RSS before / after connect (MiB)", f"{before / 1024:.1f} / {after / 1024:.1f}"),
+        ("server RSS per connection (KiB)", f"{(after - before) / args.connections:.1f}"),
+        ("server RSS at end (MiB)", f"{peak / 1024:.1f}"),
+    ]
+    width = max(len(name) for name, _ in rows)
+    print(f"{'metric'.ljust(width)} | value")
+    print(f"{'-' * width}-+-{'-' * 24}")
+    for name, value in rows:
+        print(f"{name.ljust(width)} | {value}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--connections", type=int, default=2000)
+    parser.add_argument("--events", type=int, default=50)
+    parser.add_argument("--interval", type=float, default=0.2, help="seconds between events")
+    args = parser.parse_args()
+    raise_fd_limit(args.connections * 2 + 256)  # the server inherits the raised limit
+
+    port = free_port()
+    with tempfile.TemporaryDirectory() as data:
+        env = {
+            key: value
+            for key, value in os.environ.items()
+            if not key.startswith("PIECES_INTEGRATION_")
+            and key not in ("DATABASE_URL", "REDIS_URL", "PORT", "WEBSOCKET_PORT")
+        }
+        env.update(
+            PORT=str(port),
+            JWT_SECRET=SECRET,
+            LOG_LEVEL="warning",
+            PIECES_INTEGRATION_DATA_DIR=data,
+            RATE_LIMIT_PER_MINUTE="0",
+        )
+        log = Path(data) / "server.log"
+        with log.open("wb") as output:
+            server = subprocess.Popen(
+                [sys.executable, "-m", "pieces_integration", "serve", "--host", "127.0.0.1"],
+                env=env,
+                cwd=data,
+                stdout=output,
+                stderr=subprocess.STDOUT,
+            )
+        base = f"http://127.0.0.1:{port}"
+        try:
+            for _ in range(300):
+                try:
+                    if httpx.get(base + "/health", timeout=1).status_code == 200:
+                        break
+                except httpx.HTTPError:
+                    time.sleep(0.2)
+            else:
+                raise SystemExit("server did not start:\n" + log.read_text()[-2000:])
+            asyncio.run(run(args, base, server.pid))
+        finally:
+            server.send_signal(signal.SIGTERM)
+            try:
+                server.wait(30)
+            except subprocess.TimeoutExpired:
+                server.kill()
+
+
+if __name__ == "__main__":
+    main()
