@@ -90,6 +90,9 @@ def serve(
         proxy_headers=True,
         timeout_graceful_shutdown=10,
         ws_max_size=1024 * 1024,
+        # Compressing each event once per connection costs more CPU than fan-out itself
+        # (and ~80 KiB of zlib state per socket); events are small JSON.
+        ws_per_message_deflate=False,
     )
     serve_with_websocket_port(app, config, settings.server.websocket_port)
 
