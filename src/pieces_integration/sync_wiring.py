@@ -34,17 +34,30 @@ from pieces_integration.service_layer.asset_analysis import (
     queue_asset_suggestions,
 )
 from pieces_integration.service_layer.conflicts import ConflictService
+from pieces_integration.service_layer.events import to_jsonable
 from pieces_integration.service_layer.pieces_connection_store import UowPiecesConnectionStore
 from pieces_integration.service_layer.pieces_connections import (
     PiecesConnections,
     PiecesIntegration,
     publish_to,
 )
-from pieces_integration.service_layer.sync_engine import SyncEngine
+from pieces_integration.service_layer.sync_engine import SyncEngine, sync_completed
 from pieces_integration.service_layer.sync_scheduler import SyncScheduler
 
 if TYPE_CHECKING:
     from pieces_integration.bootstrap import Container
+
+
+class SchedulerSyncTrigger:
+    """The WebSocket `sync_request` port: run (or join) the user's sync now."""
+
+    def __init__(self, scheduler: SyncScheduler) -> None:
+        self._scheduler = scheduler
+
+    async def request_sync(self, user_id: str, *, force: bool) -> dict[str, Any]:
+        # Every run is a full reconciliation, so `force` needs no separate path.
+        run = await self._scheduler.request(user_id, trigger="websocket")
+        return {**to_jsonable(sync_completed(run)), "announced": True}
 
 
 def node_id() -> str:
@@ -155,6 +168,7 @@ def wire_sync(container: Container) -> None:
         engine=engine, uow=container.uow, users=users, interval=settings.sync.interval_seconds
     )
     holder["scheduler"] = scheduler
+    container.extras["sync_trigger"] = SchedulerSyncTrigger(scheduler)
     container.extras["sync_engine"] = engine
     container.extras["scheduler"] = scheduler
     container.extras["conflicts"] = ConflictService(container.uow, container.events, clock)

@@ -314,7 +314,12 @@ class RealtimeHub:
             asyncio.create_task(self._tail_loop(), name="realtime-tail"),
             asyncio.create_task(self._housekeeping_loop(), name="realtime-housekeeping"),
         ]
-        await asyncio.wait_for(self._tail_ready.wait(), 10)
+        try:
+            await asyncio.wait_for(self._tail_ready.wait(), 2)
+        except TimeoutError:
+            # Redis is not answering yet: the service still starts (readiness reports the
+            # cause) and the tail keeps retrying; clients resume from ids once it is back.
+            log.warning("realtime tail not ready at start-up; still retrying")
         self._accepting = True
 
     async def drain(self, reason: str = "server_shutdown") -> None:
@@ -575,6 +580,8 @@ async def run_sync_request(
         log.error("sync request failed", user_id=user_id, error=repr(exc))
         session.send_error("sync_failed", "the sync could not be run", {})
         return
+    if result.get("announced"):
+        return  # the engine already published `sync_completed` to every subscriber
     changes = result.get("changes") or {}
     moved = int(changes.get("pieces_to_aiwfe", 0)) + int(changes.get("aiwfe_to_pieces", 0))
     await publish(

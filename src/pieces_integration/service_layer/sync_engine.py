@@ -229,20 +229,7 @@ class SyncEngine:
             for direction in ("pieces_to_aiwfe", "aiwfe_to_pieces"):
                 self.metrics.sync_operations.labels(direction, status).inc()
                 self.metrics.sync_duration.labels(direction).observe(elapsed)
-        await self.events.publish(
-            record.user_id,
-            "sync_completed",
-            {
-                "user_id": record.user_id,
-                "sync_id": record.id,
-                "status": record.status,
-                "changes_count": record.pieces_to_aiwfe
-                + record.aiwfe_to_pieces
-                + record.conflicts_resolved
-                + len(run.changed_locally),
-                "errors": record.errors,
-            },
-        )
+        await self.events.publish(record.user_id, "sync_completed", sync_completed(record))
         log.info(
             "sync_finished",
             user_id=record.user_id,
@@ -691,3 +678,21 @@ def _commit_asset(asset: Asset, link: AssetLink) -> Callable[[UnitOfWork], Await
         await uow.assets.save_link(frozen.user_id, link)
 
     return commit
+
+
+def sync_completed(run: SyncRun) -> dict[str, object]:
+    """The `sync_completed` event payload (spec 6.2) with the SyncResult fields (6.3)."""
+    return {
+        "user_id": run.user_id,
+        "sync_id": run.id,
+        "status": run.status,
+        "changes_count": run.pieces_to_aiwfe + run.aiwfe_to_pieces + run.conflicts_resolved,
+        "changes": {
+            "pieces_to_aiwfe": run.pieces_to_aiwfe,
+            "aiwfe_to_pieces": run.aiwfe_to_pieces,
+            "conflicts_resolved": run.conflicts_resolved,
+        },
+        "errors": run.errors,
+        "started_at": run.started_at,
+        "completed_at": run.completed_at,
+    }
