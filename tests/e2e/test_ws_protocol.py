@@ -160,11 +160,26 @@ def test_admin_and_service_may_subscribe_to_another_user(
 
 
 def test_sync_request_without_a_sync_engine_is_an_honest_error(
-    api: TestClient, auth: TokenFactory
+    api: TestClient, auth: TokenFactory, container: Container
 ) -> None:
+    container.extras.pop("sync_trigger", None)  # a server built without the sync engine
     with api.websocket_connect("/ws", headers=auth("alice")) as ws:
         send(ws, "sync_request", {"user_id": "alice", "force": True})
         assert next_of(ws, "error")["payload"]["code"] == "sync_unavailable"
+
+
+def test_sync_request_runs_the_real_engine_and_announces_once(
+    api: TestClient, auth: TokenFactory
+) -> None:
+    with api.websocket_connect("/ws", headers=auth("alice")) as ws:
+        send(ws, "subscribe", {"user_id": "alice", "events": ["sync_completed"]})
+        next_of(ws, "subscribed")
+        send(ws, "sync_request", {"user_id": "alice", "force": False})
+        done = next_of(ws, "sync_completed")["payload"]
+        assert done["user_id"] == "alice" and done["status"] == "completed"
+        assert [e["code"] for e in done["errors"]] == ["not_connected"]
+        send(ws, "ping", {})
+        assert next_of(ws, "pong")["type"] == "pong"  # no second sync_completed before it
 
 
 class FakeSyncTrigger:
