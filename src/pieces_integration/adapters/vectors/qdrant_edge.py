@@ -127,6 +127,15 @@ class QdrantEdgeVectorStore:
 
         await anyio.to_thread.run_sync(close_all)
 
+    async def optimize(self) -> bool:
+        """Merge segments and build the HNSW index (blocking work, in a worker thread).
+
+        The engine does not optimise in the background: call this after a bulk load and
+        periodically from a maintenance task. True if anything was optimised.
+        """
+        shards = list(self._shards.values())
+        return any(await self._run(lambda: [shard.optimize() for shard in shards]))
+
     def _shard(self, collection: str) -> Any:
         try:
             return self._shards[collection]
