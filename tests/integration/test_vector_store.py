@@ -205,6 +205,7 @@ async def test_edge_store_persists_across_reopen(tmp_path: Path) -> None:
     first = QdrantEdgeVectorStore(tmp_path / "vectors", dimension=DIM)
     await first.open()
     await first.upsert(ASSETS, [point("p1", "fay", "persist me", unit(1))])
+    await first.optimize()  # builds the index; must keep the data searchable
     await first.close()
     second = QdrantEdgeVectorStore(tmp_path / "vectors", dimension=DIM)
     await second.open()
