@@ -287,3 +287,19 @@ webhook_events = sa.Table(
     sa.Column("user_id", sa.String(128)),
     sa.Column("received_at", Timestamp, nullable=False),
 )
+
+# Work for the search indexes, written in the same transaction as the asset change (see
+# adapters/sql/index_queue.py). No foreign key: a delete must outlive its asset row.
+index_queue = sa.Table(
+    "index_queue",
+    metadata,
+    sa.Column("asset_id", sa.String(36), primary_key=True),
+    sa.Column("user_id", sa.String(128)),
+    sa.Column("operation", sa.String(8), nullable=False),
+    sa.Column("content_hash", sa.String(64)),
+    sa.Column("enqueued_at", Timestamp, nullable=False),
+    sa.Column("claimed_until", Timestamp),
+    sa.Column("attempts", sa.Integer, nullable=False),
+    sa.Index("ix_index_queue_enqueued", "enqueued_at"),
+    sa.Index("ix_index_queue_user", "user_id"),
+)
