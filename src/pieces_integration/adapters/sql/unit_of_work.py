@@ -9,6 +9,7 @@ are serialised by an in-process lock so they queue instead of failing with
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 from types import TracebackType
 from typing import Self
 
@@ -20,11 +21,11 @@ from pieces_integration.adapters.sql.accounts import (
     SqlConnectionRepository,
     SqlUserRepository,
 )
-from pieces_integration.adapters.sql.assets import SqlAssetRepository
 from pieces_integration.adapters.sql.conflicts import SqlConflictRepository
 from pieces_integration.adapters.sql.contexts import SqlContextRepository
 from pieces_integration.adapters.sql.engine import is_sqlite
 from pieces_integration.adapters.sql.feedback import SqlFeedbackRepository
+from pieces_integration.adapters.sql.index_queue import IndexChanges, QueueingAssetRepository
 from pieces_integration.adapters.sql.operations import (
     SqlOutboxRepository,
     SqlSyncRunRepository,
@@ -46,6 +47,9 @@ from pieces_integration.ports.storage import (
     WebhookInbox,
 )
 
+# Called after each successful commit with the assets it wrote (the search keyword tier).
+AfterCommitHook = Callable[[IndexChanges], Awaitable[None]]
+
 
 class SqlUnitOfWork:
     # Typed by port (protocol attributes are invariant); built in __aenter__.
@@ -63,9 +67,16 @@ class SqlUnitOfWork:
     conflicts: ConflictRepository
 
     def __init__(
-        self, engine: AsyncEngine, *, write_lock: asyncio.Lock | None, readonly: bool = False
+        self,
+        engine: AsyncEngine,
+        *,
+        write_lock: asyncio.Lock | None,
+        readonly: bool = False,
+        after_commit: list[AfterCommitHook] | None = None,
     ) -> None:
         self._engine = engine
+        self._after_commit = after_commit or []
+        self.index_changes = IndexChanges()
         self._write_lock = None if readonly else write_lock
         self._readonly = readonly
         self._connection: AsyncConnection | None = None
@@ -88,7 +99,7 @@ class SqlUnitOfWork:
             raise
         conn = self._connection
         self.users = SqlUserRepository(conn)
-        self.assets = SqlAssetRepository(conn)
+        self.assets = QueueingAssetRepository(conn, self.index_changes)
         self.contexts = SqlContextRepository(conn)
         self.connections = SqlConnectionRepository(conn)
         self.api_keys = SqlApiKeyRepository(conn)
@@ -129,6 +140,10 @@ class SqlUnitOfWork:
         if self._transaction is None:
             raise RuntimeError("unit of work used outside `async with uow:`")
         await self._transaction.commit()
+        changes = self.index_changes.drain()
+        if changes:
+            for hook in self._after_commit:
+                await hook(changes)
 
     async def rollback(self) -> None:
         if self._transaction is not None and self._transaction.is_active:
@@ -141,6 +156,14 @@ class SqlUnitOfWorkFactory:
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
         self._write_lock = asyncio.Lock() if is_sqlite(engine) else None
+        # Hooks must not raise (the transaction is already committed) and must not open a
+        # unit of work (on SQLite the write lock is still held while they run).
+        self.after_commit: list[AfterCommitHook] = []
 
     def __call__(self, *, readonly: bool = False) -> SqlUnitOfWork:
-        return SqlUnitOfWork(self.engine, write_lock=self._write_lock, readonly=readonly)
+        return SqlUnitOfWork(
+            self.engine,
+            write_lock=self._write_lock,
+            readonly=readonly,
+            after_commit=self.after_commit,
+        )
