@@ -8,6 +8,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from pieces_integration.domain.errors import InvalidInput
+from pieces_integration.domain.language_detect import detect_language
 from pieces_integration.domain.model import Asset, AssetSource, content_hash, new_id, utcnow
 
 
@@ -106,7 +107,8 @@ def new_asset(user_id: str, draft: AssetDraft) -> Asset:
         name=draft.name,
         content=draft.content,
         description=draft.description,
-        language=draft.language,
+        # Unlabelled snippets get a language only when the detector is confident.
+        language=draft.language or detect_language(draft.content),
         tags=list(draft.tags or []),
         metadata=dict(draft.metadata or {}),
         source=draft.source,
