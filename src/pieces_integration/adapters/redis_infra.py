@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import secrets
 import time
 from collections.abc import AsyncIterator
@@ -10,13 +11,20 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 import redis.asyncio as redis
+import structlog
 
 from pieces_integration.domain.errors import DependencyUnavailable
 from pieces_integration.ports.infrastructure import LockUnavailable
 
+log = structlog.get_logger(__name__)
+
 # Delete the lock only if we still own it (our random value), atomically.
 _RELEASE = """
 if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) else return 0 end
+"""
+_RENEW = """
+if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('pexpire', KEYS[1], ARGV[2])
+else return 0 end
 """
 
 
@@ -115,6 +123,7 @@ class RedisLocks:
         self._client = client
         self._prefix = prefix + "lock:"
         self._release = client.register_script(_RELEASE)
+        self._renew = client.register_script(_RENEW)
 
     @asynccontextmanager
     async def hold(self, name: str, *, ttl: float = 60.0, wait: float = 0.0) -> AsyncIterator[int]:
@@ -131,7 +140,26 @@ class RedisLocks:
             token = int(await self._client.incr(key + ":fence"))
         except redis.RedisError as exc:
             raise DependencyUnavailable(f"redis lock failed: {exc}", upstream="redis") from exc
+        # The lease is renewed while held: a run longer than `ttl` (a first import of a
+        # large library) must not let another replica take the lock and run concurrently.
+        # `ttl` still bounds how long a crashed holder blocks others.
+        renewal = asyncio.create_task(self._keep(key, owner, ttl), name=f"lock-lease:{name}")
         try:
             yield token
         finally:
+            renewal.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await renewal
             await self._release(keys=[key], args=[owner])
+
+    async def _keep(self, key: str, owner: str, ttl: float) -> None:
+        while True:
+            await asyncio.sleep(ttl / 3)
+            try:
+                renewed = await self._renew(keys=[key], args=[owner, int(ttl * 1000)])
+            except redis.RedisError as exc:  # try again next period; the lease is still valid
+                log.warning("lock_renewal_failed", key=key, error=repr(exc))
+                continue
+            if not renewed:
+                log.error("lock_lease_lost", key=key)
+                return
