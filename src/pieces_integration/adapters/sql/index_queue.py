@@ -14,8 +14,9 @@ A row is removed only if it was not replaced meanwhile (same `enqueued_at`).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
@@ -25,22 +26,10 @@ from pieces_integration.adapters.sql._time import aware_required
 from pieces_integration.adapters.sql.assets import SqlAssetRepository
 from pieces_integration.adapters.sql.tables import index_queue
 from pieces_integration.domain.model import Asset, utcnow
+from pieces_integration.ports.index_queue import DELETE, UPSERT, IndexTask
 
 if TYPE_CHECKING:
     from pieces_integration.adapters.sql.unit_of_work import SqlUnitOfWorkFactory
-
-UPSERT = "upsert"
-DELETE = "delete"
-
-
-@dataclass(frozen=True, slots=True)
-class IndexTask:
-    asset_id: str
-    user_id: str | None
-    operation: str  # "upsert" | "delete"
-    content_hash: str | None
-    enqueued_at: datetime
-    attempts: int = 0
 
 
 @dataclass(slots=True)
@@ -178,7 +167,7 @@ class SqlIndexQueue:
             await uow.commit()
         return claimed
 
-    async def ack(self, tasks: list[IndexTask]) -> int:
+    async def ack(self, tasks: Sequence[IndexTask]) -> int:
         """Remove finished rows, unless the asset was written again since they were claimed."""
         if not tasks:
             return 0
@@ -195,7 +184,7 @@ class SqlIndexQueue:
             await uow.commit()
         return done
 
-    async def retry_later(self, tasks: list[IndexTask], *, delay_seconds: float) -> None:
+    async def retry_later(self, tasks: Sequence[IndexTask], *, delay_seconds: float) -> None:
         """Keep the rows, leased until `delay_seconds` from now (a back-off after a failure)."""
         until = utcnow() + timedelta(seconds=delay_seconds)
         async with self._uow() as uow:

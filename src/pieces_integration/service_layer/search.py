@@ -1,0 +1,172 @@
+"""Asset search (spec 6.1 `POST /assets/search`): hybrid relevance, filters, context boosts.
+
+The store fuses the dense and the sparse prefetch in one query (`ranking.fused_score`), so an
+asset found only by keywords (not embedded yet) still ranks, below good semantic matches.
+If the embedder fails, the search degrades to the keyword tier instead of failing.
+
+An optional context nudges the order without overriding relevance: up to `CONTEXT_BOOST`
+in total for the context's language, for tags / name words equal to its keywords, and for
+the asset's project being the active one. Relevance differences of the fused score are
+usually larger, so the context breaks near-ties rather than reordering the list.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from pieces_integration.domain.auth import Principal, resolve_user
+from pieces_integration.domain.bm25 import sparse_query
+from pieces_integration.domain.errors import InvalidInput
+from pieces_integration.domain.model import Asset
+from pieces_integration.domain.ranking import DEFAULT_FUSION, HybridFusion, normalise_language
+from pieces_integration.domain.tokenize import tokenize
+from pieces_integration.ports.storage import UnitOfWorkFactory
+from pieces_integration.ports.vectors import ASSETS, SearchFilter, VectorHit
+from pieces_integration.service_layer.indexer import SearchIndex
+
+log = logging.getLogger(__name__)
+
+CONTEXT_BOOST = 0.1
+MAX_HIGHLIGHTS = 3
+HIGHLIGHT_CHARS = 200
+
+
+@dataclass(frozen=True, slots=True)
+class SearchContext:
+    current_task: str | None = None
+    active_project: str | None = None
+    keywords: tuple[str, ...] = ()
+    language: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SearchRequest:
+    query: str
+    user_id: str | None = None
+    languages: tuple[str, ...] = ()
+    tags: tuple[str, ...] = ()
+    context: SearchContext | None = None
+    limit: int = 10
+
+
+@dataclass(frozen=True, slots=True)
+class SearchResult:
+    asset: Asset
+    score: float
+    highlights: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class SearchResults:
+    results: list[SearchResult]
+    total: int
+    took_ms: float
+
+
+def highlights(asset: Asset, query_terms: set[str]) -> list[str]:
+    """Lines of the name, description and content that contain a query term."""
+    found: list[str] = []
+    for text in (asset.name, asset.description or "", asset.content):
+        for line in text.splitlines():
+            stripped = line.strip()
+            if stripped and query_terms & set(tokenize(stripped)):
+                found.append(stripped[:HIGHLIGHT_CHARS])
+                if len(found) >= MAX_HIGHLIGHTS:
+                    return found
+    return found
+
+
+def context_boost(asset: Asset, context: SearchContext | None) -> float:
+    if context is None:
+        return 0.0
+    boost = 0.0
+    language = normalise_language(context.language)
+    if language and normalise_language(asset.language) == language:
+        boost += 0.4
+    own = {t.lower() for t in asset.tags} | {
+        w.lower() for w in re.findall(r"[A-Za-z0-9_+#.\-]+", asset.name)
+    }
+    wanted = {k.strip().lower() for k in context.keywords if k.strip()}
+    if wanted:
+        boost += 0.4 * min(1.0, len(own & wanted) / 2)
+    project = asset.metadata.get("project")
+    if context.active_project and project == context.active_project:
+        boost += 0.2
+    return CONTEXT_BOOST * boost
+
+
+class SearchService:
+    def __init__(
+        self,
+        *,
+        uow: UnitOfWorkFactory,
+        index: SearchIndex,
+        max_query_length: int,
+        max_limit: int = 100,
+        fusion: HybridFusion = DEFAULT_FUSION,
+    ) -> None:
+        self.uow = uow
+        self.index = index
+        self.max_query_length = max_query_length
+        self.max_limit = max_limit
+        self.fusion = fusion
+
+    async def search(self, principal: Principal, request: SearchRequest) -> SearchResults:
+        started = time.perf_counter()
+        owner = resolve_user(principal, request.user_id)
+        query = request.query.strip()
+        if not query:
+            raise InvalidInput("query must not be empty", field="query")
+        if len(query) > self.max_query_length:
+            raise InvalidInput(
+                f"query is longer than {self.max_query_length} characters", field="query"
+            )
+        limit = max(1, min(request.limit, self.max_limit))
+        languages = tuple(
+            lang for lang in (normalise_language(x) for x in request.languages) if lang
+        )
+        tags = tuple(t.strip().lower() for t in request.tags if t.strip())
+        search_filter = SearchFilter(user_id=owner, languages=languages, tags=tags)
+        terms = tokenize(query)
+        # Fetch more than asked so the context boost can lift an item from just below.
+        fetch = min(self.max_limit, limit * 2 if request.context else limit)
+        hits = await self._hits(query, terms, search_filter, fetch)
+        results = await self._results(owner, hits, set(terms), request.context)
+        results.sort(key=lambda r: (-r.score, r.asset.id))
+        results = results[:limit]
+        took = round((time.perf_counter() - started) * 1000, 2)
+        return SearchResults(results=results, total=len(results), took_ms=took)
+
+    async def _hits(
+        self, query: str, terms: Sequence[str], search_filter: SearchFilter, limit: int
+    ) -> list[VectorHit]:
+        store = self.index.store
+        sparse = sparse_query(terms)
+        try:
+            dense = await self.index.embed_one(query)
+        except Exception as exc:  # the keyword tier still answers
+            log.warning("query embedding failed, keyword search only: %s", exc)
+            return await store.query_sparse(ASSETS, sparse, search_filter, limit)
+        return await store.query_hybrid(ASSETS, dense, sparse, search_filter, limit, self.fusion)
+
+    async def _results(
+        self,
+        owner: str,
+        hits: Sequence[VectorHit],
+        terms: set[str],
+        context: SearchContext | None,
+    ) -> list[SearchResult]:
+        results = []
+        async with self.uow(readonly=True) as uow:
+            for hit in hits:
+                asset = await uow.assets.get(hit.id)
+                # The index may briefly lag a delete; the database is the truth.
+                if asset is None or asset.user_id != owner:
+                    continue
+                score = round(hit.score + context_boost(asset, context), 6)
+                results.append(SearchResult(asset, score, highlights(asset, terms)))
+        return results
