@@ -240,4 +240,7 @@ def bootstrap(
     from pieces_integration.sync_wiring import wire_sync
 
     wire_sync(container)
+    from pieces_integration.search_wiring import wire_search
+
+    wire_search(container)
     return container
