@@ -26,10 +26,13 @@ from pieces_integration.entrypoints.api.routes import (
     health,
     local_auth,
     pieces,
+    search,
+    suggestions,
     sync,
     users,
 )
 from pieces_integration.observability.metrics import Metrics
+from pieces_integration.search_wiring import search_runtime
 from pieces_integration.service_layer.local_admin import SignInCodes
 
 
@@ -49,7 +52,7 @@ def create_app(
             app.state.container.extras["signin_codes"] = signin_codes
         realtime = await ws.start_realtime(app.state.container)
         try:
-            async with app.state.container.scheduler:
+            async with app.state.container.scheduler, search_runtime(app.state.container):
                 yield
         finally:
             await realtime.stop()  # clients are told to reconnect before anything closes
@@ -71,7 +74,9 @@ def create_app(
     install_problem_docs(app)  # documents every router's problem+json responses
     app.include_router(health.router)
     # Fixed paths under /assets (search, suggestions) must be included before /{asset_id}.
+    app.include_router(search.router)
     app.include_router(assets.router)
+    app.include_router(suggestions.router)
     app.include_router(sync.router)  # before context: /context/{user_id}/sync
     app.include_router(context.router)
     app.include_router(pieces.router)
