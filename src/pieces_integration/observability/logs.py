@@ -96,3 +96,6 @@ def configure_logging(level: str, fmt: Literal["json", "console"]) -> None:
         logger.propagate = True
     # Our middleware logs each request with its id; uvicorn's access line would repeat it.
     logging.getLogger("uvicorn.access").setLevel(logging.WARNING)
+    # Drivers log every statement and packet at debug; our own debug output stays readable.
+    for chatty in ("aiosqlite", "httpcore", "httpx", "websockets", "asyncio", "hpack"):
+        logging.getLogger(chatty).setLevel(max(logging.INFO, root.level))
