@@ -26,7 +26,7 @@ from pieces_integration.adapters.sync_sides_provider import ConnectedSides
 from pieces_integration.domain.commands import CreateAIWFESuggestion
 from pieces_integration.domain.hlc import HybridLogicalClock
 from pieces_integration.domain.merge import Strategy
-from pieces_integration.domain.model import Asset, ConnectionKind, OutboxMessage
+from pieces_integration.domain.model import Asset, ConnectionKind, OutboxMessage, Side
 from pieces_integration.ports.pieces import IdentifierEvent, PiecesOS, StreamObserver
 from pieces_integration.ports.sync_sides import SyncSide
 from pieces_integration.service_layer.asset_analysis import (
@@ -114,9 +114,16 @@ def wire_sync(container: Container) -> None:
         user_id = str(getattr(observer, "user_id", ""))
 
         async def changed(events: list[IdentifierEvent]) -> None:
-            # Any create/change/delete announced by Pieces: reconcile that user soon.
-            if user_id and "scheduler" in holder:
-                holder["scheduler"].poke(user_id)
+            # Pieces announced creates/changes/deletes: sync just those ids soon. The first
+            # frame lists every id (a snapshot): reconcile everything then.
+            if not user_id or "scheduler" not in holder:
+                return
+            scheduler = holder["scheduler"]
+            if any(event.snapshot for event in events):
+                scheduler.poke(user_id, full=True)
+            else:
+                ids = {event.asset_id for event in events}
+                scheduler.poke(user_id, side=Side.PIECES, remote_ids=ids)
 
         return streams(changed)(client, observer)
 

@@ -177,3 +177,43 @@ async def test_concurrent_requests_join_one_run(world: World) -> None:
     world.pieces.user_creates(snap())
     first, second = await asyncio.gather(world.sync(), world.sync())
     assert first.id == second.id  # type: ignore[attr-defined]
+
+
+async def test_a_scoped_run_reads_only_the_announced_ids(world: World) -> None:
+    pid = world.pieces.user_creates(snap())
+    for i in range(5):
+        world.pieces.user_creates(snap(f"other = {i}\n", name=f"o{i}"))
+    await world.sync()
+    world.pieces.user_edits(pid, snap(BASE.replace("a = 1", "a = 7")))
+    world.pieces.calls.clear()
+    world.aiwfe.calls.clear()
+    run = await world.engine.sync_user("alice", scope={Side.PIECES: {pid}})
+    assert run.pieces_to_aiwfe == 1
+    assert "list" not in world.pieces.calls and "list" not in world.aiwfe.calls
+    assert world.pieces.calls.count("get") == 1
+    await world.converged()
+
+
+async def test_a_scoped_delete_does_not_override_an_edit_elsewhere(world: World) -> None:
+    pid = world.pieces.user_creates(snap())
+    await world.sync()
+    (aid,) = world.aiwfe.assets
+    world.pieces.user_deletes(pid)
+    world.aiwfe.user_edits(aid, snap(BASE + "# still wanted\n"))
+    await world.engine.sync_user("alice", scope={Side.PIECES: {pid}})
+    await world.sync()
+    (survivor,) = await world.converged()
+    assert survivor.content.endswith("# still wanted\n")
+
+
+async def test_a_delete_is_not_delivered_over_a_newer_edit(world: World) -> None:
+    pid = world.pieces.user_creates(snap())
+    await world.sync()
+    (aid,) = world.aiwfe.assets
+    world.pieces.user_deletes(pid)
+    await world.engine.sync_user("alice", scope={Side.PIECES: {pid}})  # queues the delete
+    world.aiwfe.user_edits(aid, snap(BASE + "# edited meanwhile\n"))
+    await world.sync()
+    await world.sync()
+    contents = [s.content for s in await world.converged()]
+    assert contents == [BASE + "# edited meanwhile\n"]

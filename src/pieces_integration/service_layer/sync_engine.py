@@ -126,9 +126,19 @@ class SyncEngine:
     # --- entry point -----------------------------------------------------------------------
 
     async def sync_user(
-        self, user_id: str, *, trigger: str = "manual", join: bool = True
+        self,
+        user_id: str,
+        *,
+        trigger: str = "manual",
+        join: bool = True,
+        scope: Scope | None = None,
     ) -> SyncRun:
         """Run (or join) the user's sync and return its result.
+
+        Without `scope` the run reconciles everything (lists every side). With a scope it
+        looks only at the named remote ids of each side (what a change stream announced)
+        and pushes whatever differs locally: fast for one change in a large library; the
+        periodic full run still catches anything a stream missed.
 
         With `join=False` a run already going on another replica raises LockUnavailable
         instead of being waited for (what the scheduler wants).
@@ -139,7 +149,7 @@ class SyncEngine:
         future: asyncio.Future[SyncRun] = asyncio.get_running_loop().create_future()
         self._running[user_id] = future
         try:
-            result = await self._locked(user_id, trigger, join)
+            result = await self._locked(user_id, trigger, join, scope)
         except BaseException as exc:
             future.set_exception(exc)
             future.exception()  # joiners re-raise it; mark it retrieved for the loop
@@ -150,11 +160,11 @@ class SyncEngine:
         finally:
             del self._running[user_id]
 
-    async def _locked(self, user_id: str, trigger: str, join: bool) -> SyncRun:
+    async def _locked(self, user_id: str, trigger: str, join: bool, scope: Scope | None) -> SyncRun:
         name = f"sync:{user_id}"
         try:
             async with self.locks.hold(name, ttl=LOCK_TTL, wait=0):
-                return await self._run(user_id, trigger)
+                return await self._run(user_id, trigger, scope)
         except LockUnavailable:
             if not join:
                 raise
@@ -163,12 +173,12 @@ class SyncEngine:
             async with self.uow(readonly=True) as uow:
                 latest = await uow.sync_runs.latest(user_id)
         if latest is None:  # pragma: no cover - the other run always records itself
-            return await self._locked(user_id, trigger, join)
+            return await self._locked(user_id, trigger, join, scope)
         return latest
 
     # --- one run ---------------------------------------------------------------------------
 
-    async def _run(self, user_id: str, trigger: str) -> SyncRun:
+    async def _run(self, user_id: str, trigger: str, scope: Scope | None) -> SyncRun:
         started = time.perf_counter()
         run = _Run(SyncRun(id=new_id(), user_id=user_id, trigger=trigger, status="in_progress"))
         async with self.uow() as uow:
@@ -188,12 +198,14 @@ class SyncEngine:
         remote: dict[Side, dict[str, RemoteAsset]] = {}
         for side, client in sides.items():
             try:
-                remote[side] = {r.remote_id: r for r in await client.list_assets()}
+                remote[side] = await _fetch(
+                    client, None if scope is None else scope.get(side, set())
+                )
             except Exception as exc:  # one side down never stops the other (spec 8.4)
                 errors.append(_side_error(side, "list", exc))
         state = await load_state(self.uow, user_id)
         for side in remote:
-            await self._pull(run, state, side, remote, set(sides))
+            await self._pull(run, state, side, remote, sides, scope)
         if self.after_pull is not None and Side.PIECES in remote:
             from_pieces = [
                 state.assets[asset_id]
@@ -204,7 +216,7 @@ class SyncEngine:
                 await self.after_pull(from_pieces)
         for side in remote:
             try:
-                await self._push(run, state, sides[side], remote[side])
+                await self._push(run, state, sides[side], remote[side], scoped=scope is not None)
                 await self._deliver_other(run, side)
                 run.pushed_ok.add(side)
             except Exception as exc:
@@ -267,11 +279,19 @@ class SyncEngine:
         state: LocalState,
         side: Side,
         everywhere: dict[Side, dict[str, RemoteAsset]],
-        connected: set[Side],
+        sides: dict[Side, SyncSide],
+        scope: Scope | None,
     ) -> None:
         writer = BatchWriter(self.uow, self.batch_size)
         remote = everywhere[side]
+        connected = set(sides)
         linked = state.by_remote(side)
+        # Which linked assets this run may find gone: all of them, or in a scoped run only
+        # the announced ids (absence of anything else means "not fetched", not "deleted").
+        checked = linked
+        if scope is not None:
+            wanted = scope.get(side, set())
+            checked = {rid: pair for rid, pair in linked.items() if rid in wanted}
         async with self.uow(readonly=True) as uow:
             doomed = {
                 str(m.payload.get("remote_id")): m
@@ -311,10 +331,12 @@ class SyncEngine:
                 else:
                     await self._import(run, state, writer, side, item)
 
-        for remote_id, (asset, link) in linked.items():
+        for remote_id, (asset, link) in checked.items():
             if remote_id in remote:
                 continue
             if Snapshot.of(asset).state_hash() == link.base_hash:
+                if scope is not None:
+                    await _fetch_links_elsewhere(state, asset, side, everywhere, sides)
                 if self._changed_elsewhere(state, asset, side, everywhere, connected):
                     del state.links[(asset.id, side)]  # keep it; re-create it there
                     await writer.add(_delete_link(asset.id, side))
@@ -535,16 +557,24 @@ class SyncEngine:
     # --- push ------------------------------------------------------------------------------
 
     async def _push(
-        self, run: _Run, state: LocalState, client: SyncSide, remote: dict[str, RemoteAsset]
+        self,
+        run: _Run,
+        state: LocalState,
+        client: SyncSide,
+        remote: dict[str, RemoteAsset],
+        *,
+        scoped: bool,
     ) -> None:
         side = client.side
         user_id = run.record.user_id
         await self._deliver_deletes(run, client, remote)
         idempotent = getattr(client, "idempotent_create", False)
+        # A pending link means an earlier create may have happened: only a full run, which
+        # sees the whole remote library and can adopt that copy, may try again.
         creates = [
             asset
             for asset in state.assets.values()
-            if (link := state.link(asset.id, side)) is None or link.pending
+            if (link := state.link(asset.id, side)) is None or (link.pending and not scoped)
         ]
         if creates and not idempotent:
             # Record the intent first: a crash after the remote create is then healed by
@@ -619,13 +649,52 @@ class SyncEngine:
         for message in messages:
             remote_id = message.payload.get("remote_id")
             if remote_id and not str(remote_id).startswith(AssetLink.PENDING_PREFIX):
-                await client.delete_asset(str(remote_id))
+                there = await client.get_asset(str(remote_id))
+                base = message.payload.get("base_hash")
+                if there is not None and base and there.snapshot.state_hash() != base:
+                    # Edited there since we deleted it here: an edit beats a delete. Leave
+                    # it; the next full run imports it back as an asset of its own.
+                    log.info("delete_skipped_remote_edited", remote_id=remote_id)
+                elif there is not None:
+                    await client.delete_asset(str(remote_id))
+                    run.pushed[client.side] += 1
                 remote.pop(str(remote_id), None)
-                run.pushed[client.side] += 1
             async with self.uow() as uow:
                 assert message.id is not None
                 await uow.outbox.settle(message.id, at=utcnow())
                 await uow.commit()
+
+
+Scope = dict[Side, set[str]]  # remote ids per side that a run looks at (None: everything)
+
+
+async def _fetch(client: SyncSide, ids: set[str] | None) -> dict[str, RemoteAsset]:
+    if ids is None:
+        return {item.remote_id: item for item in await client.list_assets()}
+    found: dict[str, RemoteAsset] = {}
+    for remote_id in sorted(ids):
+        item = await client.get_asset(remote_id)
+        if item is not None:
+            found[remote_id] = item
+    return found
+
+
+async def _fetch_links_elsewhere(
+    state: LocalState,
+    asset: Asset,
+    side: Side,
+    everywhere: dict[Side, dict[str, RemoteAsset]],
+    sides: dict[Side, SyncSide],
+) -> None:
+    """In a scoped run, read the asset on the other sides before deciding on a delete."""
+    for other, client in sides.items():
+        link = state.link(asset.id, other)
+        if other is side or other not in everywhere or link is None or link.pending:
+            continue
+        if link.remote_id not in everywhere[other]:
+            item = await client.get_asset(link.remote_id)
+            if item is not None:
+                everywhere[other][link.remote_id] = item
 
 
 def _side_error(side: Side, step: str, exc: Exception) -> SyncError:

@@ -22,10 +22,10 @@ from typing import Any, Self
 
 import structlog
 
-from pieces_integration.domain.model import SyncRun, utcnow
+from pieces_integration.domain.model import Side, SyncRun, utcnow
 from pieces_integration.ports.infrastructure import LockUnavailable
 from pieces_integration.ports.storage import UnitOfWorkFactory
-from pieces_integration.service_layer.sync_engine import SyncEngine
+from pieces_integration.service_layer.sync_engine import Scope, SyncEngine
 
 log = structlog.get_logger(__name__)
 
@@ -45,6 +45,7 @@ class SyncScheduler:
     rng: random.Random = field(default_factory=random.Random)
     _due: dict[str, float] = field(default_factory=dict)
     _poked: dict[str, float] = field(default_factory=dict)
+    _scopes: dict[str, Scope | None] = field(default_factory=dict)  # None: a full run
     _inflight: dict[str, asyncio.Task[SyncRun | None]] = field(default_factory=dict)
     _group: asyncio.TaskGroup | None = None
     _stop: asyncio.Event = field(default_factory=asyncio.Event)
@@ -71,34 +72,55 @@ class SyncScheduler:
         spread = self.interval * self.jitter
         return time.monotonic() + self.interval + self.rng.uniform(-spread, spread)
 
-    def poke(self, user_id: str) -> None:
-        """Ask for a run of `user_id` soon; repeated pokes coalesce."""
+    def poke(
+        self,
+        user_id: str,
+        *,
+        side: Side | None = None,
+        remote_ids: set[str] | None = None,
+        full: bool = False,
+    ) -> None:
+        """Ask for a run of `user_id` soon; repeated pokes coalesce.
+
+        A plain poke (local changes to push) and a poke naming remote ids (a change stream)
+        make a scoped run; `full=True` (or any poke merged with one) reconciles everything.
+        """
         self._poked.setdefault(user_id, time.monotonic() + self.debounce)
+        if full:
+            self._scopes[user_id] = None
+            return
+        scope = self._scopes.setdefault(user_id, {})
+        if scope is not None and side is not None and remote_ids:
+            scope.setdefault(side, set()).update(remote_ids)
 
     async def request(self, user_id: str, *, trigger: str = "manual") -> SyncRun:
         """Run now, or join the run in progress (here or on another replica)."""
         self._poked.pop(user_id, None)
+        self._scopes.pop(user_id, None)  # this full run covers what was asked
         run = await self.engine.sync_user(user_id, trigger=trigger)
         if user_id in self._due:
             self._due[user_id] = self._next_due()
         return run
 
-    def start(self, user_id: str, *, trigger: str = "manual") -> asyncio.Task[SyncRun | None]:
+    def start(
+        self, user_id: str, *, trigger: str = "manual", scope: Scope | None = None
+    ) -> asyncio.Task[SyncRun | None]:
         """Start (or return the already running) run as a task owned by the scheduler."""
         task = self._inflight.get(user_id)
         if task is None or task.done():
             if self._group is None:
                 raise RuntimeError("SyncScheduler.start() needs `async with scheduler:` first")
-            task = self._group.create_task(self._guarded(user_id, trigger))
+            task = self._group.create_task(self._guarded(user_id, trigger, scope))
             self._inflight[user_id] = task
         return task
 
-    async def _guarded(self, user_id: str, trigger: str) -> SyncRun | None:
+    async def _guarded(self, user_id: str, trigger: str, scope: Scope | None) -> SyncRun | None:
         assert self._slots is not None
         async with self._slots:
             try:
-                self._poked.pop(user_id, None)
-                return await self.engine.sync_user(user_id, trigger=trigger, join=False)
+                return await self.engine.sync_user(
+                    user_id, trigger=trigger, join=False, scope=scope
+                )
             except LockUnavailable:
                 return None  # another replica is on it
             except asyncio.CancelledError:
@@ -120,7 +142,8 @@ class SyncScheduler:
             for user_id, due in list(self._poked.items()):
                 if due <= now and user_id not in self._inflight:
                     del self._poked[user_id]
-                    self.start(user_id, trigger="event")
+                    scope = self._scopes.pop(user_id, None)
+                    self.start(user_id, trigger="event", scope=scope)
             for user_id, due in list(self._due.items()):
                 if due <= now and user_id not in self._inflight:
                     self._due[user_id] = self._next_due()
