@@ -123,7 +123,7 @@ async def bench(api: str, pieces_url: str, aiwfe_url: str, assets: int, changes:
 
                 async def visible(asset_id: str = asset["id"], marker: str = marker) -> bool:
                     got = (await http.get(f"/api/v1/assets/{asset_id}")).json()
-                    return marker in got["content"]
+                    return marker in str(got["content"])
 
                 await until(visible, 60)
                 to_api.append(time.perf_counter() - t0)
