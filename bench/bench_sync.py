@@ -85,7 +85,7 @@ async def bench(api: str, pieces_url: str, aiwfe_url: str, assets: int, changes:
 
         async def all_listed() -> bool:
             page = await http.get("/api/v1/assets", params={"limit": 1})
-            return page.headers.get("x-total-count") == str(assets)
+            return bool(page.headers.get("x-total-count") == str(assets))
 
         await until(all_listed, 7200, 0.2)
         listed_at = time.perf_counter() - started
