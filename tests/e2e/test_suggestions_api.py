@@ -116,6 +116,12 @@ def test_feedback_validates_action_and_ownership(
         headers=auth("bob"),
     )
     assert other.status_code in (403, 404)
+    unknown = api.post(
+        "/api/v1/suggestions/no-such-suggestion/feedback",
+        json={"action": "shown"},
+        headers=auth("alice"),
+    )
+    assert unknown.status_code == 404
 
 
 class FakeAIWFE:

@@ -72,6 +72,8 @@ POSITIVE = frozenset({"accepted", "copied"})
 CACHE_TTL_SECONDS = 60.0
 CANDIDATES_PER_SOURCE = 20
 CONTEXT_KIND = "context"
+# Ids of suggestions that are not our assets (AIWFE templates, documentation, frequent items).
+EXTERNAL_PREFIXES = ("template:", "doc:", "frequent:")
 
 
 # --- context ---------------------------------------------------------------------------------
@@ -574,6 +576,10 @@ class SuggestionService:
             else:
                 context = SuggestContext.parse(raw_context)
             asset = None
+            if asset_id is None and await uow.assets.get(suggestion_id) is not None:
+                asset_id = suggestion_id  # a bare asset id names that asset's suggestion
+            if asset_id is None and not suggestion_id.startswith(EXTERNAL_PREFIXES):
+                raise NotFound("suggestion", suggestion_id)  # not an id this service issues
             if asset_id is not None:
                 asset = await uow.assets.get(asset_id)
                 if asset is None:
