@@ -173,6 +173,7 @@ class SyncMachine(RuleBasedStateMachine):
         self.world.loop.run(add_user())
         self.engine = self.world.new_engine(self.user)
         self.pending_edits: set[str] = set()  # contents written since the last clean sync
+        self.announced: set[str] = set()  # Pieces ids its change stream would announce
         self.counter = 0
 
     def _stamp(self) -> str:
@@ -181,12 +182,13 @@ class SyncMachine(RuleBasedStateMachine):
 
     # --- what people do on each side -----------------------------------------------------
 
-    def _in_pieces(self, action: Coroutine[Any, Any, object]) -> bool:
+    def _in_pieces(self, action: Coroutine[Any, Any, object], asset_id: str = "") -> bool:
         """Do something as the developer in Pieces; False if Pieces refused (a fault)."""
         try:
-            self.world.loop.run(action)
+            result = self.world.loop.run(action)
         except PiecesOSUnavailable:
             return False
+        self.announced.add(asset_id or str(getattr(result, "id", "")))
         return True
 
     @rule(lines=st.lists(st.sampled_from(LINES), max_size=3))
@@ -205,7 +207,8 @@ class SyncMachine(RuleBasedStateMachine):
         current = self.world.pieces.state.assets[asset_id].content
         content = current + self._stamp() + _text(lines)
         changes = AssetChanges(content=content)
-        if self._in_pieces(self.world.user_client.update_asset(self.user, asset_id, changes)):
+        edit = self.world.user_client.update_asset(self.user, asset_id, changes)
+        if self._in_pieces(edit, asset_id):
             self.pending_edits.discard(current)
             self.pending_edits.add(content)
 
@@ -215,7 +218,7 @@ class SyncMachine(RuleBasedStateMachine):
         if ids:
             asset_id = ids[pick % len(ids)]
             content = self.world.pieces.state.assets[asset_id].content
-            if self._in_pieces(self.world.user_client.delete_asset(asset_id)):
+            if self._in_pieces(self.world.user_client.delete_asset(asset_id), asset_id):
                 self.pending_edits.discard(content)
 
     def _aiwfe_assets(self) -> dict[str, dict[str, Any]]:
@@ -258,6 +261,13 @@ class SyncMachine(RuleBasedStateMachine):
         run = self.world.loop.run(self.engine.sync_user(self.user))
         if run.status == "completed" and not run.errors:
             self._check_nothing_lost()
+
+    @rule()
+    def sync_announced(self) -> None:
+        """What the Pieces change stream triggers: a run scoped to the announced ids."""
+        scope = {Side.PIECES: set(self.announced)}
+        self.announced.clear()
+        self.world.loop.run(self.engine.sync_user(self.user, scope=scope))
 
     @rule(kind=st.sampled_from(["pieces_errors", "pieces_down", "aiwfe_errors"]))
     def fault(self, kind: str) -> None:
