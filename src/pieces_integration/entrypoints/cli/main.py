@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 from pieces_integration import __version__
-from pieces_integration.entrypoints.cli import credentials, keys, server, sync
+from pieces_integration.entrypoints.cli import credentials, indexer, keys, server, sync
 
 app = typer.Typer(
     name="pieces-integration",
@@ -20,6 +20,7 @@ app.add_typer(credentials.token_app, name="token")
 app.add_typer(credentials.apikey_app, name="apikey")
 app.add_typer(keys.app, name="keys")
 app.command()(sync.sync)
+app.command("index-worker")(indexer.index_worker)
 
 emulate = typer.Typer(help="Run an emulator of Pieces OS or AIWFE (demos and tests).")
 app.add_typer(emulate, name="emulate")
