@@ -25,8 +25,6 @@ from hypothesis import HealthCheck, Phase, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
 
-from pieces_integration.adapters.aiwfe._resilience import CircuitBreaker as AIWFEBreaker
-from pieces_integration.adapters.aiwfe._resilience import RetryPolicy as AIWFERetry
 from pieces_integration.adapters.aiwfe.client import AIWFEHttpClient
 from pieces_integration.adapters.aiwfe.sync_side import AIWFESyncSide
 from pieces_integration.adapters.event_log_memory import MemoryEventLog
@@ -110,8 +108,8 @@ class World:
             self.http,
             base_url=self.aiwfe.url,
             api_key=None,
-            retry=AIWFERetry(attempts=2, base_delay=0.01, max_delay=0.02),
-            breaker=AIWFEBreaker(failure_threshold=10_000, reset_timeout=0.01),
+            retry=RetryPolicy(attempts=2, base_delay=0.01, max_delay=0.02),
+            breaker=CircuitBreaker(failure_threshold=10_000, reset_timeout=0.01),
         )
 
         async def sides(_: str) -> dict[Side, SyncSide]:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pieces_integration.adapters.aiwfe._resilience import CircuitBreaker, RetryPolicy
 from pieces_integration.adapters.aiwfe.client import AIWFEHttpClient
+from pieces_integration.adapters.resilience import CircuitBreaker, RetryPolicy
 
 __all__ = ["AIWFEHttpClient", "CircuitBreaker", "RetryPolicy"]

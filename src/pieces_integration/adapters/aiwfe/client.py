@@ -18,7 +18,7 @@ import httpx
 import structlog
 
 from pieces_integration.adapters.aiwfe import _codec
-from pieces_integration.adapters.aiwfe._resilience import CircuitBreaker, RetryPolicy
+from pieces_integration.adapters.resilience import CircuitBreaker, CircuitOpen, RetryPolicy
 from pieces_integration.domain.code_findings import TaskSuggestion
 from pieces_integration.domain.errors import AIPlatformError, NotFound, UpstreamTimeout
 from pieces_integration.ports.aiwfe import (
@@ -95,10 +95,9 @@ class AIWFEHttpClient:
         if api_key:
             self._headers["Authorization"] = f"Bearer {api_key}"
         self._timeout = timeout
-        self._retry = retry or RetryPolicy()
+        self._retry = retry or (RetryPolicy(rng=rng) if rng is not None else RetryPolicy())
         self.breaker = breaker or CircuitBreaker()
         self._sleep = sleep
-        self._rng = rng
 
     # --- transport ----------------------------------------------------------------------
 
@@ -147,12 +146,14 @@ class AIWFEHttpClient:
         attempts = self._retry.attempts if idempotent else 1
         last: Exception | None = None
         for attempt in range(1, attempts + 1):
-            if not self.breaker.allow():
+            try:
+                self.breaker.before_call()
+            except CircuitOpen as exc:
                 raise AIPlatformError(
                     "AIWFE is unavailable (circuit open); retry later",
-                    retry_after=round(self.breaker.retry_after(), 1),
+                    retry_after=round(exc.retry_after, 1),
                     circuit="open",
-                )
+                ) from None
             try:
                 response = await self._send_once(
                     method, path, params=params, json=json, headers=headers or {}
@@ -163,7 +164,7 @@ class AIWFEHttpClient:
                 if attempt < attempts:
                     delay = failure.retry_after
                     if delay is None:
-                        delay = self._retry.delay(attempt, self._rng)
+                        delay = self._retry.delay(attempt)
                     log.warning(
                         "aiwfe_retry", method=method, path=path, attempt=attempt, delay=delay
                     )
