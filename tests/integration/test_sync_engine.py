@@ -217,3 +217,19 @@ async def test_a_delete_is_not_delivered_over_a_newer_edit(world: World) -> None
     await world.sync()
     contents = [s.content for s in await world.converged()]
     assert contents == [BASE + "# edited meanwhile\n"]
+
+
+async def test_a_lost_create_record_on_an_id_keeping_side_is_not_duplicated(world: World) -> None:
+    world.pieces.user_creates(snap("x = 1\n"))
+    world.aiwfe.crash_after_create = True  # AIWFE stored it; we never heard back
+    await world.sync()
+    world.aiwfe.crash_after_create = False
+    (aid,) = world.aiwfe.assets
+    world.aiwfe.user_edits(aid, snap("x = 2\n"))  # and the user edits it there at once
+    await world.sync()
+    await world.sync()
+    final = await world.converged()
+    assert len(final) == 1 and len(world.aiwfe.assets) == 1
+    async with world.uow(readonly=True) as uow:
+        backups = {b.snapshot["content"] for b in await uow.conflicts.backups("alice")}
+    assert {"x = 1\n", "x = 2\n"} <= backups | {final[0].content}

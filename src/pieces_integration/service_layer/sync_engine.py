@@ -313,6 +313,13 @@ class SyncEngine:
             if remote_id in linked:
                 asset, link = linked[remote_id]
                 await self._pull_linked(run, state, writer, side, asset, link, item)
+            elif own_id_unlinked(state, side, sides[side], remote_id):
+                # Our own create (the side keeps our ids) whose record a crash lost. We do
+                # not know the base, so treat any difference as a conflict: the merge keeps
+                # the version that loses as a backup.
+                asset = state.assets[remote_id]
+                unknown = AssetLink(asset.id, side, remote_id)
+                await self._pull_linked(run, state, writer, side, asset, unknown, item)
             elif remote_id in doomed:
                 message = doomed[remote_id]
                 if item.snapshot.state_hash() == message.payload.get("base_hash"):
@@ -586,12 +593,24 @@ class SyncEngine:
                     state.links[(asset.id, side)] = intent
                     await writer.add(_save_link(user_id, intent))
             await writer.flush()
-        writer = BatchWriter(self.uow, self.batch_size)
-        for done, asset in enumerate(creates, start=1):
-            created = await client.create_asset(asset.id, Snapshot.of(asset))
-            await self._after_write(run, state, writer, side, asset, created)
-            if done % self.batch_size == 0 or done == len(creates):
+        # Creates go out a chunk at a time, concurrently where the side is idempotent, and
+        # each chunk's links are committed as soon as it is done: a crash loses at most one
+        # chunk's records, which the next run recognises (pending links / our own ids).
+        chunk = CREATE_CONCURRENCY if idempotent else 1
+        done = 0
+        for start in range(0, len(creates), chunk):
+            batch = creates[start : start + chunk]
+            written = await asyncio.gather(
+                *(client.create_asset(asset.id, Snapshot.of(asset)) for asset in batch)
+            )
+            writer = BatchWriter(self.uow, len(batch) * 2)
+            for asset, created in zip(batch, written, strict=True):
+                await self._after_write(run, state, writer, side, asset, created)
+            await writer.flush()
+            done += len(batch)
+            if done % self.batch_size < chunk or done == len(creates):
                 self._progress(user_id, f"push {side.value}", done, len(creates))
+        writer = BatchWriter(self.uow, self.batch_size)
         for asset in list(state.assets.values()):
             link = state.link(asset.id, side)
             if link is None or link.pending or Snapshot.of(asset).state_hash() == link.base_hash:
@@ -666,6 +685,15 @@ class SyncEngine:
 
 
 Scope = dict[Side, set[str]]  # remote ids per side that a run looks at (None: everything)
+CREATE_CONCURRENCY = 8
+
+
+def own_id_unlinked(state: LocalState, side: Side, client: SyncSide, remote_id: str) -> bool:
+    return (
+        bool(getattr(client, "idempotent_create", False))
+        and remote_id in state.assets
+        and state.link(remote_id, side) is None
+    )
 
 
 async def _fetch(client: SyncSide, ids: set[str] | None) -> dict[str, RemoteAsset]:
