@@ -103,24 +103,33 @@ class SyncScheduler:
         return run
 
     def start(
-        self, user_id: str, *, trigger: str = "manual", scope: Scope | None = None
+        self,
+        user_id: str,
+        *,
+        trigger: str = "manual",
+        scope: Scope | None = None,
+        join: bool = False,
     ) -> asyncio.Task[SyncRun | None]:
-        """Start (or return the already running) run as a task owned by the scheduler."""
+        """Start (or return the already running) run as a task owned by the scheduler.
+
+        `join=True` (a person asked) waits for a run another replica holds and returns its
+        result; the scheduler's own runs skip such a user instead.
+        """
         task = self._inflight.get(user_id)
         if task is None or task.done():
             if self._group is None:
                 raise RuntimeError("SyncScheduler.start() needs `async with scheduler:` first")
-            task = self._group.create_task(self._guarded(user_id, trigger, scope))
+            task = self._group.create_task(self._guarded(user_id, trigger, scope, join))
             self._inflight[user_id] = task
         return task
 
-    async def _guarded(self, user_id: str, trigger: str, scope: Scope | None) -> SyncRun | None:
+    async def _guarded(
+        self, user_id: str, trigger: str, scope: Scope | None, join: bool
+    ) -> SyncRun | None:
         assert self._slots is not None
         async with self._slots:
             try:
-                return await self.engine.sync_user(
-                    user_id, trigger=trigger, join=False, scope=scope
-                )
+                return await self.engine.sync_user(user_id, trigger=trigger, join=join, scope=scope)
             except LockUnavailable:
                 return None  # another replica is on it
             except asyncio.CancelledError:

@@ -8,7 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Query, Response, status
 
 from pieces_integration.domain.auth import ensure_can_write, ensure_owner, resolve_user
-from pieces_integration.domain.errors import NotFound
+from pieces_integration.domain.errors import DependencyUnavailable, NotFound
 from pieces_integration.entrypoints.api.deps import ContainerDep, CurrentPrincipal
 from pieces_integration.entrypoints.api.schemas.sync import (
     ConflictPublic,
@@ -36,17 +36,17 @@ async def sync_now(
     async with container.uow() as uow:
         await ensure_user(uow, owner, principal.role)
         await uow.commit()
-    task = container.scheduler.start(owner, trigger="api")
+    task = container.scheduler.start(owner, trigger="api", join=True)
     try:
         run = await asyncio.wait_for(asyncio.shield(task), WAIT_SECONDS)
     except TimeoutError:
-        run = None
-    if run is None:
         async with container.uow(readonly=True) as uow:
             run = await uow.sync_runs.latest(owner)
-        if run is None:
-            raise NotFound("sync run", owner)
         response.status_code = status.HTTP_202_ACCEPTED
+    if run is None:
+        raise DependencyUnavailable(
+            "the sync could not be started; the service log has the cause", upstream="sync"
+        )
     return SyncResultPublic.of(run)
 
 
