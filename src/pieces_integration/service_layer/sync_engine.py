@@ -112,7 +112,7 @@ class SyncEngine:
     deliverers: dict[str, Callable[[OutboxMessage], Awaitable[object]]] = field(
         default_factory=dict
     )
-    # Called with the assets a run brought in or changed from Pieces (TODO analysis).
+    # Called with the assets a run brought in or changed from Pieces (to look for TODOs).
     after_pull: Callable[[list[Asset]], Awaitable[None]] | None = None
     _running: dict[str, asyncio.Future[SyncRun]] = field(default_factory=dict)
 
