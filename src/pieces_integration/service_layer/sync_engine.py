@@ -51,7 +51,12 @@ from pieces_integration.ports.infrastructure import Locks, LockUnavailable
 from pieces_integration.ports.storage import UnitOfWork, UnitOfWorkFactory
 from pieces_integration.ports.sync_sides import RemoteAsset, SyncSide, SyncSides
 from pieces_integration.service_layer.events import EventPublisher, asset_payload
-from pieces_integration.service_layer.sync_state import BatchWriter, LocalState, load_state
+from pieces_integration.service_layer.sync_state import (
+    BatchWriter,
+    LocalState,
+    load_scoped_state,
+    load_state,
+)
 
 log = structlog.get_logger(__name__)
 LOCK_TTL = 600.0
@@ -203,7 +208,10 @@ class SyncEngine:
                 )
             except Exception as exc:  # one side down never stops the other (spec 8.4)
                 errors.append(_side_error(side, "list", exc))
-        state = await load_state(self.uow, user_id)
+        if scope is None:
+            state = await load_state(self.uow, user_id)
+        else:  # a scoped run reads only what it can touch: fast in a large library
+            state = await load_scoped_state(self.uow, user_id, remote, scope)
         for side in remote:
             await self._pull(run, state, side, remote, sides, scope)
         if self.after_pull is not None and Side.PIECES in remote:

@@ -10,9 +10,10 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
-from pieces_integration.domain.model import Asset, AssetLink, Side
+from pieces_integration.domain.model import Asset, AssetLink, Side, content_hash
 from pieces_integration.domain.queries import AssetQuery
 from pieces_integration.ports.storage import UnitOfWork, UnitOfWorkFactory
+from pieces_integration.ports.sync_sides import RemoteAsset
 
 Operation = Callable[[UnitOfWork], Awaitable[None]]
 
@@ -54,6 +55,38 @@ async def load_state(uow_factory: UnitOfWorkFactory, user_id: str) -> LocalState
             if page.next_cursor is None:
                 return state
             cursor = page.next_cursor
+
+
+async def load_scoped_state(
+    uow_factory: UnitOfWorkFactory,
+    user_id: str,
+    remote: dict[Side, dict[str, RemoteAsset]],
+    scope: dict[Side, set[str]],
+) -> LocalState:
+    """Only what a scoped run can touch: assets linked to the announced remote ids, assets
+    with a pending create, assets with outbox messages waiting, and local assets whose
+    content equals a newly announced remote asset (candidates for adoption)."""
+    state = LocalState()
+    async with uow_factory(readonly=True) as uow:
+        ids: set[str] = set(await uow.assets.pending_link_asset_ids(user_id))
+        for message in await uow.outbox.pending_for(user_id):
+            if message.operation.startswith("asset.") and message.aggregate_id:
+                ids.add(message.aggregate_id)
+        for side, remote_ids in scope.items():
+            for remote_id in remote_ids:
+                linked = await uow.assets.find_by_remote_id(user_id, side, remote_id)
+                if linked is not None:
+                    ids.add(linked.id)
+                elif (item := remote.get(side, {}).get(remote_id)) is not None:
+                    digest = content_hash(item.snapshot.content)
+                    ids.update(a.id for a in await uow.assets.find_by_hash(user_id, digest))
+        found = await uow.assets.get_many(user_id, sorted(ids))
+        links = await uow.assets.links_for([asset.id for asset in found])
+    for asset in found:
+        state.assets[asset.id] = asset
+        for link in links.get(asset.id, []):
+            state.links[(asset.id, link.side)] = link
+    return state
 
 
 class BatchWriter:

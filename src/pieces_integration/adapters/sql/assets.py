@@ -183,6 +183,23 @@ class SqlAssetRepository:
         query = sa.select(sa.func.count()).where(assets.c.user_id == user_id)
         return int((await self._conn.execute(query)).scalar_one())
 
+    async def get_many(self, user_id: str, asset_ids: list[str]) -> list[Asset]:
+        if not asset_ids:
+            return []
+        rows = await self._conn.execute(
+            sa.select(assets).where(assets.c.user_id == user_id, assets.c.id.in_(asset_ids))
+        )
+        return await self._materialise(list(rows.all()))
+
+    async def pending_link_asset_ids(self, user_id: str) -> list[str]:
+        rows = await self._conn.execute(
+            sa.select(asset_links.c.asset_id).where(
+                asset_links.c.user_id == user_id,
+                asset_links.c.remote_id.startswith(AssetLink.PENDING_PREFIX),
+            )
+        )
+        return [row[0] for row in rows]
+
     async def find_by_hash(self, user_id: str, content_hash: str) -> list[Asset]:
         rows = await self._conn.execute(
             sa.select(assets).where(
