@@ -19,11 +19,9 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from types import TracebackType
-from typing import Any, Self
+from typing import Any
 
 import anyio
-from anyio.abc import TaskGroup
 
 from pieces_integration.domain.bm25 import document_tokens, sparse_document
 from pieces_integration.domain.model import Asset
@@ -41,6 +39,7 @@ from pieces_integration.ports.vectors import (
     IndexedPoint,
     VectorStore,
 )
+from pieces_integration.service_layer._background import BackgroundLoop
 
 log = logging.getLogger(__name__)
 
@@ -114,7 +113,7 @@ class SearchIndex:
         return (await self.embedder.embed([text]))[0]
 
 
-class SemanticIndexer:
+class SemanticIndexer(BackgroundLoop):
     """Drains the index queue into the store; use with `async with` (or call `drain`)."""
 
     def __init__(
@@ -137,24 +136,6 @@ class SemanticIndexer:
         self.settle_seconds = settle_seconds
         self.lease_seconds = lease_seconds
         self.idle_seconds = idle_seconds
-        self._tg: TaskGroup | None = None
-
-    async def __aenter__(self) -> Self:
-        self._tg = anyio.create_task_group()
-        await self._tg.__aenter__()
-        self._tg.start_soon(self._loop)
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        tg, self._tg = self._tg, None
-        if tg is not None:
-            tg.cancel_scope.cancel()
-            await tg.__aexit__(exc_type, exc, tb)
 
     async def _loop(self) -> None:
         while True:

@@ -28,11 +28,9 @@ import math
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
-from types import TracebackType
-from typing import Any, Self
+from typing import Any
 
 import anyio
-from anyio.abc import TaskGroup
 
 from pieces_integration.domain.auth import Principal, ensure_can_write, ensure_owner, resolve_user
 from pieces_integration.domain.bm25 import document_tokens, sparse_document, sparse_query
@@ -61,6 +59,7 @@ from pieces_integration.ports.infrastructure import Cache
 from pieces_integration.ports.pieces import PiecesOS
 from pieces_integration.ports.storage import UnitOfWorkFactory
 from pieces_integration.ports.vectors import ASSETS, CONTEXTS, IndexedPoint, SearchFilter
+from pieces_integration.service_layer._background import BackgroundLoop
 from pieces_integration.service_layer.events import EventPublisher
 from pieces_integration.service_layer.indexer import SearchIndex, embedding_text
 from pieces_integration.service_layer.privacy import user_cache_prefix
@@ -630,7 +629,7 @@ class SuggestionService:
 # --- pushing on context changes -------------------------------------------------------------
 
 
-class SuggestionPusher:
+class SuggestionPusher(BackgroundLoop):
     """Recomputes a user's suggestions after a context change and publishes them.
 
     `notify(user_id)` never blocks the caller (the context update): users wait in a bounded
@@ -642,7 +641,6 @@ class SuggestionPusher:
         self.events = events
         self._pending: dict[str, None] = {}
         self._wake = anyio.Event()
-        self._tg: TaskGroup | None = None
         self.max_pending = 10_000
 
     def notify(self, user_id: str) -> None:
@@ -650,23 +648,6 @@ class SuggestionPusher:
             return
         self._pending[user_id] = None
         self._wake.set()
-
-    async def __aenter__(self) -> Self:
-        self._tg = anyio.create_task_group()
-        await self._tg.__aenter__()
-        self._tg.start_soon(self._loop)
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        tg, self._tg = self._tg, None
-        if tg is not None:
-            tg.cancel_scope.cancel()
-            await tg.__aexit__(exc_type, exc, tb)
 
     async def _loop(self) -> None:
         while True:
