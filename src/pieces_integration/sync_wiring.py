@@ -175,6 +175,7 @@ def wire_sync(container: Container) -> None:
         engine=engine, uow=container.uow, users=users, interval=settings.sync.interval_seconds
     )
     holder["scheduler"] = scheduler
+    container.assets.on_change = scheduler.poke  # push API writes right away
     container.extras["sync_trigger"] = SchedulerSyncTrigger(scheduler)
     container.extras["sync_engine"] = engine
     container.extras["scheduler"] = scheduler

@@ -5,6 +5,7 @@ published only after the commit.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from pieces_integration.domain.assets import (
@@ -28,6 +29,13 @@ class AssetService:
     uow: UnitOfWorkFactory
     events: EventPublisher
     limits: AssetLimits
+    # Told the user id after each committed write, so the sync can carry it at once (the
+    # scheduler would otherwise find the outbox message on its next poll).
+    on_change: Callable[[str], None] | None = None
+
+    def _changed(self, user_id: str) -> None:
+        if self.on_change is not None:
+            self.on_change(user_id)
 
     async def page(
         self, principal: Principal, user_id: str | None, query: AssetQuery
@@ -53,6 +61,7 @@ class AssetService:
             await uow.assets.add(asset)
             await _enqueue(uow, user, asset, "asset.create")
             await uow.commit()
+        self._changed(owner)
         await self.events.publish(
             owner, "asset_created", {"asset": asset_payload(asset), "source": asset.source.value}
         )
@@ -86,6 +95,7 @@ class AssetService:
             user = await ensure_user(uow, asset.user_id, principal.role)
             await _enqueue(uow, user, asset, "asset.update")
             await uow.commit()
+        self._changed(asset.user_id)
         await self.events.publish(
             asset.user_id, "asset_updated", {"asset": asset_payload(asset), "source": "user"}
         )
@@ -112,6 +122,7 @@ class AssetService:
                 )
             )
             await uow.commit()
+        self._changed(asset.user_id)
         await self.events.publish(
             asset.user_id,
             "asset_deleted",
