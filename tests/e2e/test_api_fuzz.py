@@ -13,6 +13,7 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 import schemathesis
@@ -27,11 +28,15 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
+from pieces_integration import sync_wiring
+from pieces_integration.adapters.pieces_os.endpoint_guard import ResolvingEndpointGuard
 from pieces_integration.adapters.sql import migrate
 from pieces_integration.adapters.tokens import JwtCodec
 from pieces_integration.config import load_settings
+from pieces_integration.domain.errors import UnsafeEndpoint
 from pieces_integration.domain.model import Role
 from pieces_integration.entrypoints.api.app import create_app
+from pieces_integration.ports.pieces import SafeEndpoint
 
 _SECRET = "fuzz-secret-0123456789abcdef0123456789abcdef"
 CHECKS = [
@@ -42,6 +47,18 @@ CHECKS = [
     response_schema_conformance,
 ]
 
+
+class LoopbackOnlyGuard(ResolvingEndpointGuard):
+    """The fuzzer invents Pieces URLs: never let one reach an address off this machine."""
+
+    async def check(self, url: str) -> SafeEndpoint:
+        host = (urlsplit(url.strip()).hostname or "") if "://" in url else ""
+        if host not in ("127.0.0.1", "localhost", "::1"):
+            raise UnsafeEndpoint("fuzzing only talks to loopback", field="pieces_url")
+        return await super().check(url)
+
+
+sync_wiring.ResolvingEndpointGuard = LoopbackOnlyGuard  # type: ignore[misc]
 
 # Schemathesis' pytest integration needs the schema at import time (its lazy fixture loader does
 # not work with this pytest), so the app is built here on a throwaway data directory. Every
@@ -56,6 +73,7 @@ SETTINGS = load_settings(
     aiwfe_api_url=None,
     auth={"jwt_secret": _SECRET},
     api={"rate_limit_per_minute": 0},
+    pieces={"default_timeout": 2000},
 )
 APP = create_app(SETTINGS)
 # Loaded from the app's own document without a request, so the lifespan (which opens the
