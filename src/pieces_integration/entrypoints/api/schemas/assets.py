@@ -74,37 +74,27 @@ class _AssetFields(BaseModel):
     metadata: dict[str, Any] = Field(default_factory=dict)
 
 
-class AssetCreate(_AssetFields):
+class _WholeAsset(_AssetFields):
     name: str = Field(min_length=1, max_length=4096)
     content: str = Field(min_length=1)
+
+    def draft(self) -> AssetDraft:
+        return AssetDraft(
+            name=self.name,
+            content=self.content,
+            description=self.description,
+            language=self.language,
+            tags=self.tags,
+            metadata=self.metadata,
+        )
+
+
+class AssetCreate(_WholeAsset):
     user_id: str | None = _USER_ID
 
-    def draft(self) -> AssetDraft:
-        return AssetDraft(
-            name=self.name,
-            content=self.content,
-            description=self.description,
-            language=self.language,
-            tags=self.tags,
-            metadata=self.metadata,
-        )
 
-
-class AssetUpdate(_AssetFields):
+class AssetUpdate(_WholeAsset):
     """PUT: the whole editable state; omitted optional fields are cleared."""
-
-    name: str = Field(min_length=1, max_length=4096)
-    content: str = Field(min_length=1)
-
-    def draft(self) -> AssetDraft:
-        return AssetDraft(
-            name=self.name,
-            content=self.content,
-            description=self.description,
-            language=self.language,
-            tags=self.tags,
-            metadata=self.metadata,
-        )
 
 
 class AssetPatch(BaseModel):
