@@ -10,6 +10,7 @@ import secrets
 import socket
 import statistics
 import time
+from typing import Any
 
 import anyio
 import pytest
@@ -22,6 +23,7 @@ from pieces_integration.bootstrap import bootstrap
 from pieces_integration.config import load_settings
 from pieces_integration.domain.model import Role
 from pieces_integration.entrypoints.api.app import create_app
+from pieces_integration.entrypoints.api.ws_transport import FanoutWebSocketProtocol
 from pieces_integration.service_layer.events import EventPublisher
 from pieces_integration.service_layer.realtime import RealtimeHub, RealtimeLimits
 
@@ -39,7 +41,12 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-async def test_a_client_that_stops_reading_is_closed_and_others_are_not_delayed() -> None:
+# Both send paths: uvicorn's stock protocol (every message through ASGI) and the `serve`
+# command's, which writes fan-out frames straight to the transport while it keeps up.
+@pytest.mark.parametrize("ws_protocol", ["websockets-sansio", FanoutWebSocketProtocol])
+async def test_a_client_that_stops_reading_is_closed_and_others_are_not_delayed(
+    ws_protocol: Any,
+) -> None:
     settings = load_settings()
     await anyio.to_thread.run_sync(migrate.upgrade, settings.sqlalchemy_url)
     container = bootstrap(settings)
@@ -55,6 +62,7 @@ async def test_a_client_that_stops_reading_is_closed_and_others_are_not_delayed(
         log_config=None,
         lifespan="on",
         ws_max_size=1024 * 1024,
+        ws=ws_protocol,
     )
     server = uvicorn.Server(config)
     serving = asyncio.create_task(server.serve())

@@ -16,6 +16,15 @@ class ChannelClosed(Exception):
 class Channel(Protocol):
     async def send_text(self, text: str) -> None: ...
 
+    def send_nowait(self, text: str) -> bool:
+        """Hand `text` to the transport at once if it can take it without waiting.
+
+        False when it cannot (no such fast path, the socket is backed up, closing): the
+        caller then queues the message for `send_text`. Lets a fan-out write one pre-encoded
+        frame to thousands of sockets without waking a task per socket.
+        """
+        ...
+
     async def receive(self) -> str | bytes:
         """The next message; ChannelClosed when the peer closed."""
         ...

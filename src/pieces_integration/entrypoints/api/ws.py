@@ -26,6 +26,11 @@ from pieces_integration.entrypoints.api.schemas.ws import (
     UnsubscribePayload,
     WsTicketPublic,
 )
+from pieces_integration.entrypoints.api.ws_transport import (
+    EXTENSION,
+    FrameWriter,
+    encode_text_frame,
+)
 from pieces_integration.ports.channel import ChannelClosed
 from pieces_integration.service_layer.auth import RequestMeta
 from pieces_integration.service_layer.events import EVENT_TYPES
@@ -46,6 +51,14 @@ class StarletteChannel:
 
     def __init__(self, websocket: WebSocket) -> None:
         self._ws = websocket
+        # Offered by `FanoutWebSocketProtocol` (the `serve` command's server); absent under
+        # other servers and the test client, where every message takes the ASGI path.
+        self._write_frame: FrameWriter | None = websocket.scope.get("extensions", {}).get(EXTENSION)
+
+    def send_nowait(self, text: str) -> bool:
+        if self._write_frame is None:
+            return False
+        return self._write_frame(encode_text_frame(text))
 
     async def send_text(self, text: str) -> None:
         try:

@@ -66,6 +66,7 @@ def serve_with_websocket_port(
         timeout_graceful_shutdown=main.timeout_graceful_shutdown,
         ws_max_size=main.ws_max_size,
         ws_per_message_deflate=main.ws_per_message_deflate,
+        ws=main.ws,
     )
     asyncio.run(_run_both(_SharedSignals(main, app), _SharedSignals(second, app)))
 
