@@ -28,10 +28,12 @@ from datetime import datetime
 from pathlib import Path
 
 import httpx
+import uvloop
 import websockets
 
 from pieces_integration.adapters.tokens import JwtCodec
 from pieces_integration.domain.model import Role
+from ws_raw_client import RawClient, open_raw
 
 SECRET = "bench-ws-fanout-" + "s" * 32
 USER = "fanout"
@@ -89,21 +91,25 @@ async def open_clients(url: str, headers: dict[str, str], count: int) -> list[ob
 
 async def run(args: argparse.Namespace, base: str, pid: int) -> None:
     headers = {"Authorization": "Bearer " + token()}
+    ws_url = base.replace("http", "ws") + "/ws"
     async with httpx.AsyncClient(base_url=base, headers=headers, timeout=30) as http:
         # Warm up: provision the user, open and close one socket, so the baseline is steady.
         await http.post("/api/v1/assets", json={"name": "warm", "content": "x"})
-        warm = await open_clients(base.replace("http", "ws") + "/ws", headers, 1)
+        warm = await open_clients(ws_url, headers, 1)
         await warm[0].close()  # type: ignore[attr-defined]
         await asyncio.sleep(1.0)
         before = rss_kib(pid)
         started = time.perf_counter()
-        clients = await open_clients(base.replace("http", "ws") + "/ws", headers, args.connections)
+        if args.client == "raw":
+            raw = await open_raw_clients(ws_url, headers, args.connections)
+        else:
+            clients = await open_clients(ws_url, headers, args.connections)
         connect_s = time.perf_counter() - started
         await asyncio.sleep(1.0)
         after = rss_kib(pid)
 
         latencies: list[float] = []
-        counts = [0] * len(clients)
+        counts = [0] * args.connections
 
         async def read(index: int, ws: object) -> None:
             while counts[index] < args.events:
@@ -114,7 +120,10 @@ async def run(args: argparse.Namespace, base: str, pid: int) -> None:
                 latencies.append(time.time() - published)
                 counts[index] += 1
 
-        readers = [asyncio.create_task(read(i, ws)) for i, ws in enumerate(clients)]
+        if args.client == "raw":
+            readers = [asyncio.create_task(wait_raw(raw, args.events))]
+        else:
+            readers = [asyncio.create_task(read(i, ws)) for i, ws in enumerate(clients)]
         publish_started = time.perf_counter()
         for n in range(args.events):
             response = await http.post(
@@ -125,8 +134,16 @@ async def run(args: argparse.Namespace, base: str, pid: int) -> None:
         await asyncio.wait_for(asyncio.gather(*readers), 120)
         elapsed = time.perf_counter() - publish_started
         peak = rss_kib(pid)
-        for ws in clients:
-            await ws.close()  # type: ignore[attr-defined]
+        if args.client == "raw":
+            for client in raw:
+                for stamp, message in client.messages():
+                    if message["type"] == "asset_created":
+                        published = datetime.fromisoformat(str(message["timestamp"])).timestamp()
+                        latencies.append(stamp - published)
+                client.close()
+        else:
+            for ws in clients:
+                await ws.close()  # type: ignore[attr-defined]
 
     deliveries = len(latencies)
     ms = [value * 1000 for value in latencies]
@@ -151,11 +168,33 @@ async def run(args: argparse.Namespace, base: str, pid: int) -> None:
         print(f"{name.ljust(width)} | {value}")
 
 
+async def open_raw_clients(url: str, headers: dict[str, str], count: int) -> list[RawClient]:
+    subscribe = {"type": "subscribe", "payload": {"events": ["asset_created"]}}
+    clients: list[RawClient] = []
+    for start in range(0, count, 100):
+        batch = min(100, count - start)
+        clients += await asyncio.gather(*(open_raw(url, headers, subscribe) for _ in range(batch)))
+    return clients
+
+
+async def wait_raw(clients: list[RawClient], events: int) -> None:
+    """Until every client holds `events` frames beyond its subscription ack."""
+    # Polled rather than signalled: the clients' receive path stays a bare append.
+    while any(len(client.received) < events for client in clients):  # noqa: ASYNC110
+        await asyncio.sleep(0.05)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--connections", type=int, default=2000)
     parser.add_argument("--events", type=int, default=50)
     parser.add_argument("--interval", type=float, default=0.2, help="seconds between events")
+    parser.add_argument(
+        "--client",
+        choices=("raw", "websockets"),
+        default="raw",
+        help="raw: bare uvloop protocols, stamped on arrival (default); websockets: the library",
+    )
     args = parser.parse_args()
     raise_fd_limit(args.connections * 2 + 256)  # the server inherits the raised limit
 
@@ -174,7 +213,7 @@ def main() -> None:
             PIECES_INTEGRATION_DATA_DIR=data,
             RATE_LIMIT_PER_MINUTE="0",
         )
-        log = Path(data) / "server.log"
+        log = Path(os.environ.get("BENCH_SERVER_LOG", Path(data) / "server.log"))
         with log.open("wb") as output:
             server = subprocess.Popen(
                 [sys.executable, "-m", "pieces_integration", "serve", "--host", "127.0.0.1"],
@@ -193,7 +232,7 @@ def main() -> None:
                     time.sleep(0.2)
             else:
                 raise SystemExit("server did not start:\n" + log.read_text()[-2000:])
-            asyncio.run(run(args, base, server.pid))
+            uvloop.run(run(args, base, server.pid))
         finally:
             server.send_signal(signal.SIGTERM)
             try:
