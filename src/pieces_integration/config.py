@@ -44,6 +44,11 @@ class ServerSettings(BaseModel):
     cors_origins: list[str] = Field(default_factory=lambda: ["http://localhost:3000"])
     max_body_bytes: int = Field(2 * 1024 * 1024, ge=1024)
     max_import_bytes: int = Field(512 * 1024 * 1024, ge=1024)  # POST /users/{id}/import
+    # WebSocket fan-out: write one pre-encoded frame straight to each idle socket (off:
+    # every message through ASGI), with the socket writes of one event spread over this
+    # many threads (None: up to 4, one per core; 0 or 1: on the event loop's thread).
+    websocket_direct_writes: bool = True
+    websocket_write_threads: int | None = Field(None, ge=0, le=64)
 
     @field_validator("cors_origins", mode="before")
     @classmethod

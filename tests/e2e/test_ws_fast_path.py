@@ -23,6 +23,7 @@ from pieces_integration.adapters.sql import migrate
 from pieces_integration.bootstrap import Container, bootstrap
 from pieces_integration.config import load_settings
 from pieces_integration.domain.model import Role
+from pieces_integration.entrypoints.api import ws_transport
 from pieces_integration.entrypoints.api.app import create_app
 from pieces_integration.entrypoints.api.ws_transport import (
     FanoutWebSocketProtocol,
@@ -63,8 +64,14 @@ def test_the_same_text_object_is_encoded_once() -> None:
     assert encode_text_frame("".join(["same ", "event"])) == first  # equal, not identical
 
 
-@pytest.fixture
-async def server(monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[Served]:
+# Written on the loop thread (few sockets), and by the worker threads (forced for three).
+@pytest.fixture(params=["inline", "threads"])
+async def server(
+    request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
+) -> AsyncIterator[Served]:
+    if request.param == "threads":
+        monkeypatch.setattr(ws_transport, "PARALLEL_FROM", 1)
+        monkeypatch.setattr(ws_transport.FANOUT, "threads", 2)
     written: list[int] = []
     original = FanoutWebSocketProtocol.write_frame
 

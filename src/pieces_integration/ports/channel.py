@@ -17,7 +17,8 @@ class Channel(Protocol):
     async def send_text(self, text: str) -> None: ...
 
     def send_nowait(self, text: str) -> bool:
-        """Hand `text` to the transport at once if it can take it without waiting.
+        """Hand `text` to the transport now (or, inside the hub's fan-out batch, at the
+        batch's end, still ahead of anything later) if it can take it without waiting.
 
         False when it cannot (no such fast path, the socket is backed up, closing): the
         caller then queues the message for `send_text`. Lets a fan-out write one pre-encoded

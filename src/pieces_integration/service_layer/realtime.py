@@ -31,6 +31,7 @@ import random
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from enum import IntEnum
 from functools import partial
@@ -74,6 +75,9 @@ class RealtimeLimits:
     # at once, so the wait costs no memory).
     close_timeout: float = 5.0
     drain_timeout: float = 3.0
+
+
+Batch = Callable[[], AbstractContextManager[None]]
 
 
 class _Gauge(Protocol):
@@ -122,10 +126,11 @@ class _Subscription:
 class _Feed:
     """One user's events on this replica: the last id delivered and who wants them."""
 
-    __slots__ = ("last_id", "lock", "ready", "subscriptions", "user_id", "waiting")
+    __slots__ = ("batch", "last_id", "lock", "ready", "subscriptions", "user_id", "waiting")
 
-    def __init__(self, user_id: str) -> None:
+    def __init__(self, user_id: str, batch: Batch = nullcontext) -> None:
         self.user_id = user_id
+        self.batch = batch
         self.last_id = 0
         self.ready = asyncio.Event()
         self.waiting: list[LoggedEvent] = []  # arrived before `last_id` was known
@@ -134,8 +139,9 @@ class _Feed:
 
     def dispatch(self, event: LoggedEvent) -> None:
         self.last_id = event.id
-        for subscription in list(self.subscriptions):
-            subscription.offer(event)
+        with self.batch():  # synchronous: nothing else writes to these sockets meanwhile
+            for subscription in list(self.subscriptions):
+                subscription.offer(event)
 
     def reset(self, head: int, reason: str) -> None:
         self.last_id = head
@@ -301,8 +307,12 @@ class RealtimeHub:
         limits: RealtimeLimits | None = None,
         *,
         gauge: _Gauge | None = None,
+        batch: Batch = nullcontext,
     ) -> None:
+        """`batch`: a context manager around each fan-out, inside which the channels may
+        collect direct writes and perform them together at its end (see `Channel`)."""
         self.log = event_log
+        self._batch = batch
         self.limits = limits or RealtimeLimits()
         self._gauge = gauge
         self._feeds: dict[str, _Feed] = {}
@@ -440,7 +450,7 @@ class RealtimeHub:
                 return feed
 
     async def _open_feed(self, user_id: str) -> _Feed:
-        feed = _Feed(user_id)
+        feed = _Feed(user_id, self._batch)
         self._feeds[user_id] = feed
         try:
             feed.last_id = await self.log.head(user_id)

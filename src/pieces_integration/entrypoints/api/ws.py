@@ -28,6 +28,7 @@ from pieces_integration.entrypoints.api.schemas.ws import (
 )
 from pieces_integration.entrypoints.api.ws_transport import (
     EXTENSION,
+    FANOUT,
     FrameWriter,
     encode_text_frame,
 )
@@ -241,6 +242,7 @@ async def start_realtime(container: Container) -> RealtimeHub:
         container.events.log,
         container.extras.get("realtime_limits"),
         gauge=container.metrics.websocket_connections,
+        batch=FANOUT.batch,
     )
     container.extras["realtime"] = hub
     container.extras["ws_tickets"] = WsTickets(container.cache)

@@ -78,7 +78,7 @@ def serve(
     if migrate if migrate is not None else settings.embedded:
         _migrate(settings)
     from pieces_integration.entrypoints.api.app import create_app
-    from pieces_integration.entrypoints.api.ws_transport import FanoutWebSocketProtocol
+    from pieces_integration.entrypoints.api.ws_transport import websocket_protocol
 
     codes = _local_sign_in(settings) if settings.embedded else None
     app = create_app(settings, signin_codes=codes)
@@ -94,8 +94,8 @@ def serve(
         # Compressing each event once per connection costs more CPU than fan-out itself
         # (and ~80 KiB of zlib state per socket); events are small JSON.
         ws_per_message_deflate=False,
-        # uvicorn's sans-I/O WebSocket protocol plus a direct frame writer for fan-out.
-        ws=FanoutWebSocketProtocol,
+        # uvicorn's sans-I/O WebSocket protocol, plus a direct frame writer for fan-out.
+        ws=websocket_protocol(settings.server),
     )
     serve_with_websocket_port(app, config, settings.server.websocket_port)
 
