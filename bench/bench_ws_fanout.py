@@ -7,7 +7,10 @@ devices, or admin dashboards), then creates `--events` assets through the REST A
 is the client's receive time minus that (same machine, same clock). Memory per connection
 is the server's RSS growth while the connections were opened, divided by their number.
 
-    .venv/bin/python bench/bench_ws_fanout.py --connections 2000 --events 50
+    .venv/bin/python bench/bench_ws_fanout.py --connections 2000 --events 30
+
+It runs once per server send path (`--modes`, default all three) and prints one table with
+a column per mode, so the paths are compared within one run on the same machine.
 """
 
 from __future__ import annotations
@@ -89,7 +92,7 @@ async def open_clients(url: str, headers: dict[str, str], count: int) -> list[ob
     return clients
 
 
-async def run(args: argparse.Namespace, base: str, pid: int) -> None:
+async def run(args: argparse.Namespace, base: str, pid: int) -> list[tuple[str, str]]:
     headers = {"Authorization": "Bearer " + token()}
     ws_url = base.replace("http", "ws") + "/ws"
     async with httpx.AsyncClient(base_url=base, headers=headers, timeout=30) as http:
@@ -147,25 +150,18 @@ async def run(args: argparse.Namespace, base: str, pid: int) -> None:
 
     deliveries = len(latencies)
     ms = [value * 1000 for value in latencies]
-    rows = [
-        ("connections", f"{args.connections}"),
+    return [
         ("connect time (s)", f"{connect_s:.1f}"),
-        ("events published", f"{args.events} (one every {args.interval * 1000:.0f} ms)"),
-        ("deliveries", f"{deliveries} (expected {args.events * args.connections})"),
+        ("deliveries", f"{deliveries} of {args.events * args.connections}"),
         ("latency median (ms)", f"{statistics.median(ms):.1f}"),
         ("latency p95 (ms)", f"{percentile(ms, 0.95):.1f}"),
         ("latency p99 (ms)", f"{percentile(ms, 0.99):.1f}"),
         ("latency max (ms)", f"{max(ms):.1f}"),
         ("throughput (deliveries/s)", f"{deliveries / elapsed:.0f}"),
-        ("server RSS before / after connect (MiB)", f"{before / 1024:.1f} / {after / 1024:.1f}"),
+        ("server RSS after connect (MiB)", f"{after / 1024:.1f}"),
         ("server RSS per connection (KiB)", f"{(after - before) / args.connections:.1f}"),
         ("server RSS at end (MiB)", f"{peak / 1024:.1f}"),
     ]
-    width = max(len(name) for name, _ in rows)
-    print(f"{'metric'.ljust(width)} | value")
-    print(f"{'-' * width}-+-{'-' * 24}")
-    for name, value in rows:
-        print(f"{name.ljust(width)} | {value}")
 
 
 async def open_raw_clients(url: str, headers: dict[str, str], count: int) -> list[RawClient]:
@@ -187,7 +183,7 @@ async def wait_raw(clients: list[RawClient], events: int) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--connections", type=int, default=2000)
-    parser.add_argument("--events", type=int, default=50)
+    parser.add_argument("--events", type=int, default=30)
     parser.add_argument("--interval", type=float, default=0.2, help="seconds between events")
     parser.add_argument(
         "--client",
@@ -195,9 +191,42 @@ def main() -> None:
         default="raw",
         help="raw: bare uvloop protocols, stamped on arrival (default); websockets: the library",
     )
+    parser.add_argument(
+        "--modes",
+        default=",".join(MODES),
+        help="server send paths to compare, in one run: " + ", ".join(MODES),
+    )
     args = parser.parse_args()
+    modes = [mode.strip() for mode in args.modes.split(",") if mode.strip()]
+    unknown = set(modes) - set(MODES)
+    if unknown:
+        parser.error(f"unknown modes {sorted(unknown)}; choose from {list(MODES)}")
     raise_fd_limit(args.connections * 2 + 256)  # the server inherits the raised limit
 
+    results = {mode: bench_mode(args, mode) for mode in modes}
+    print(
+        f"{args.connections} connections, {args.events} events one every "
+        f"{args.interval * 1000:.0f} ms, {args.client} client"
+    )
+    names = [name for name, _ in next(iter(results.values()))]
+    width = max(len(name) for name in names)
+    print(f"{'metric'.ljust(width)} | " + " | ".join(mode.rjust(14) for mode in modes))
+    print(f"{'-' * width}-+-" + "-+-".join("-" * 14 for _ in modes))
+    for index, name in enumerate(names):
+        values = [results[mode][index][1].rjust(14) for mode in modes]
+        print(f"{name.ljust(width)} | " + " | ".join(values))
+
+
+# How the server sends: through ASGI for every message; pre-encoded frames written
+# directly on the loop thread; the same with the socket writes spread over threads.
+MODES = {
+    "asgi": {"PIECES_INTEGRATION_SERVER__WEBSOCKET_DIRECT_WRITES": "false"},
+    "direct": {"PIECES_INTEGRATION_SERVER__WEBSOCKET_WRITE_THREADS": "1"},
+    "direct+threads": {},
+}
+
+
+def bench_mode(args: argparse.Namespace, mode: str) -> list[tuple[str, str]]:
     port = free_port()
     with tempfile.TemporaryDirectory() as data:
         env = {
@@ -212,8 +241,9 @@ def main() -> None:
             LOG_LEVEL="warning",
             PIECES_INTEGRATION_DATA_DIR=data,
             RATE_LIMIT_PER_MINUTE="0",
+            **MODES[mode],
         )
-        log = Path(os.environ.get("BENCH_SERVER_LOG", Path(data) / "server.log"))
+        log = Path(data) / "server.log"
         with log.open("wb") as output:
             server = subprocess.Popen(
                 [sys.executable, "-m", "pieces_integration", "serve", "--host", "127.0.0.1"],
@@ -232,7 +262,7 @@ def main() -> None:
                     time.sleep(0.2)
             else:
                 raise SystemExit("server did not start:\n" + log.read_text()[-2000:])
-            uvloop.run(run(args, base, server.pid))
+            return uvloop.run(run(args, base, server.pid))
         finally:
             server.send_signal(signal.SIGTERM)
             try:
