@@ -6,6 +6,7 @@ the writer hands back to it (what a socket could not take at once).
 
 from __future__ import annotations
 
+import os
 import socket
 from collections.abc import Iterator
 from typing import Any, cast
@@ -155,3 +156,30 @@ def test_settings_choose_the_protocol_and_the_thread_count(
     stock: Any = websocket_protocol(ServerSettings(websocket_direct_writes=False))
     assert stock is not FanoutWebSocketProtocol
     assert not issubclass(stock, FanoutWebSocketProtocol)
+
+
+def test_a_failing_write_thread_loses_and_repeats_nothing(
+    peers: list[Peer], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(ws_transport, "PARALLEL_FROM", 1)
+    calls = {"n": 0}
+
+    class FailingOs:
+        """os.write that blows up on its fourth call (in whichever thread makes it)."""
+
+        @staticmethod
+        def write(fd: int, data: bytes) -> int:
+            calls["n"] += 1
+            if calls["n"] == 4:
+                raise RuntimeError("boom")
+            return os.write(fd, data)
+
+    writer = FanoutWriter(2)
+    monkeypatch.setattr(ws_transport, "os", FailingOs)
+    peers += [Peer() for _ in range(10)]
+    with writer.batch():
+        for n, peer in enumerate(peers):
+            writer.offer(peer.as_protocol(), f"event for {n}".encode())
+    for n, peer in enumerate(peers):
+        assert peer.received() == f"event for {n}".encode()
+    writer.close()

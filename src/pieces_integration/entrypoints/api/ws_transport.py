@@ -24,10 +24,11 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from contextlib import contextmanager
 from typing import Any
 
+import structlog
 from uvicorn._types import ASGISendEvent
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
 from websockets.frames import Frame, Opcode
@@ -35,6 +36,8 @@ from websockets.http11 import Request
 from websockets.protocol import State
 
 from pieces_integration.config import ServerSettings
+
+log = structlog.get_logger(__name__)
 
 EXTENSION = "pieces_integration.websocket.write_frame"
 
@@ -92,10 +95,22 @@ class FanoutWriter:
         if self._executor is None:
             self._executor = ThreadPoolExecutor(self.threads, thread_name_prefix="ws-fanout")
         chunks = [items[i :: self.threads] for i in range(self.threads)]
-        for chunk, written in zip(chunks, self._executor.map(_write_all, chunks), strict=True):
-            for (protocol, data), done in zip(chunk, written, strict=True):
-                if done < len(data):  # socket buffer full (or broken): the transport copes
-                    protocol.transport.write(data[done:])
+        progress = [[0] * len(chunk) for chunk in chunks]
+        futures: list[Future[None]] = []
+        try:
+            for chunk, done in zip(chunks, progress, strict=True):
+                futures.append(self._executor.submit(_write_all, chunk, done))
+            for future in futures:
+                future.result()
+        except Exception:  # recorded progress stays exact; the transports send the rest
+            log.exception("websocket fan-out write thread failed")
+            for future in futures:
+                future.cancel()
+            wait(futures)  # no thread may write once the rest is handed to the transports
+        for chunk, done in zip(chunks, progress, strict=True):
+            for (protocol, data), sent in zip(chunk, done, strict=True):
+                if sent < len(data):  # socket buffer full (or broken): the transport copes
+                    protocol.transport.write(data[sent:])
 
     def close(self) -> None:
         if self._executor is not None:
@@ -103,17 +118,17 @@ class FanoutWriter:
             self._executor = None
 
 
-def _write_all(chunk: list[tuple[FanoutWebSocketProtocol, bytes]]) -> list[int]:
-    """Bytes written per socket. Non-blocking sockets: never waits."""
-    written = []
-    for protocol, data in chunk:
+def _write_all(chunk: list[tuple[FanoutWebSocketProtocol, bytes]], done: list[int]) -> None:
+    """Write each socket's bytes, recording in `done` how many it took. Never waits: the
+    sockets are non-blocking."""
+    for index, (protocol, data) in enumerate(chunk):
         fd = protocol.fd
+        if fd is None:
+            continue
         try:
-            done = os.write(fd, data) if fd is not None else 0
+            done[index] = os.write(fd, data)
         except OSError:  # EAGAIN, or a reset the transport will report on its own
-            done = 0
-        written.append(done)
-    return written
+            pass
 
 
 # One per process, like the event loop it serves; the realtime hub opens its batches.
