@@ -9,13 +9,11 @@ from __future__ import annotations
 
 import asyncio
 import json
-import socket
 import struct
 from collections.abc import AsyncIterator
 
 import anyio
 import pytest
-import uvicorn
 import websockets
 
 from pieces_integration.adapters.event_log_memory import MemoryEventLog
@@ -30,16 +28,11 @@ from pieces_integration.entrypoints.api.ws_transport import (
     encode_text_frame,
 )
 from pieces_integration.service_layer.events import EventPublisher
+from tests.e2e.live_server import live_server
 
 pytestmark = [pytest.mark.anyio, pytest.mark.timeout(120)]
 
 Served = tuple[Container, str, list[int]]  # container, ws URL, sizes of directly written frames
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def test_an_encoded_frame_parses_back_to_the_same_text() -> None:
@@ -86,27 +79,13 @@ async def server(
     await anyio.to_thread.run_sync(migrate.upgrade, settings.sqlalchemy_url)
     container = bootstrap(settings)
     container.events = EventPublisher(container.bus, MemoryEventLog(history=100))
-    port = free_port()
-    config = uvicorn.Config(
-        create_app(settings, container=container),
-        host="127.0.0.1",
-        port=port,
-        log_config=None,
-        lifespan="on",
-        ws=FanoutWebSocketProtocol,
-        ws_per_message_deflate=False,
-    )
-    uv = uvicorn.Server(config)
-    serving = asyncio.create_task(uv.serve())
+    app = create_app(settings, container=container)
     try:
-        for _ in range(400):  # uvicorn offers no start event
-            if uv.started:
-                break
-            await asyncio.sleep(0.05)
-        yield container, f"ws://127.0.0.1:{port}/ws", written
+        async with live_server(
+            app, ws=FanoutWebSocketProtocol, ws_per_message_deflate=False
+        ) as port:
+            yield container, f"ws://127.0.0.1:{port}/ws", written
     finally:
-        uv.should_exit = True
-        await serving
         await container.aclose()
 
 

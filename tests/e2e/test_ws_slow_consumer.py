@@ -14,18 +14,18 @@ from typing import Any
 
 import anyio
 import pytest
-import uvicorn
 import websockets
 
 from pieces_integration.adapters.event_log_memory import MemoryEventLog
 from pieces_integration.adapters.sql import migrate
-from pieces_integration.bootstrap import bootstrap
+from pieces_integration.bootstrap import Container, bootstrap
 from pieces_integration.config import load_settings
 from pieces_integration.domain.model import Role
 from pieces_integration.entrypoints.api.app import create_app
 from pieces_integration.entrypoints.api.ws_transport import FanoutWebSocketProtocol
 from pieces_integration.service_layer.events import EventPublisher
 from pieces_integration.service_layer.realtime import RealtimeHub, RealtimeLimits
+from tests.e2e.live_server import live_server
 
 pytestmark = [pytest.mark.anyio, pytest.mark.timeout(120)]
 
@@ -33,12 +33,6 @@ QUEUE_BYTES = 1024 * 1024
 # Random text: permessage-deflate would shrink a repetitive payload to almost nothing.
 PAYLOAD = secrets.token_urlsafe(48 * 1024)
 EVENTS = 600  # ~38 MB toward each client: far beyond socket buffers and the queue bound
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 # Both send paths: uvicorn's stock protocol (every message through ASGI) and the `serve`
@@ -54,82 +48,68 @@ async def test_a_client_that_stops_reading_is_closed_and_others_are_not_delayed(
     container.extras["realtime_limits"] = RealtimeLimits(
         send_queue_messages=100, send_queue_bytes=QUEUE_BYTES, close_timeout=15
     )
-    port = free_port()
-    config = uvicorn.Config(
-        create_app(settings, container=container),
-        host="127.0.0.1",
-        port=port,
-        log_config=None,
-        lifespan="on",
-        ws_max_size=1024 * 1024,
-        ws=ws_protocol,
-    )
-    server = uvicorn.Server(config)
-    serving = asyncio.create_task(server.serve())
+    app = create_app(settings, container=container)
     try:
-        for _ in range(400):  # uvicorn offers no start event
-            if server.started:
+        async with live_server(app, ws_max_size=1024 * 1024, ws=ws_protocol) as port:
+            await _scenario(container, port)
+    finally:
+        await container.aclose()
+
+
+async def _scenario(container: Container, port: int) -> None:
+    hub: RealtimeHub = container.extras["realtime"]
+    token = container.jwt.issue("alice", Role.USER, ttl_seconds=600)
+    headers = {"Authorization": f"Bearer {token}"}
+    url = f"ws://127.0.0.1:{port}/ws"
+    # A small fixed receive buffer (no autotuning, which grows to 32 MB here) so that
+    # "stops reading" turns into backpressure quickly.
+    slow_socket = socket.socket()
+    slow_socket.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 64 * 1024)
+    slow_socket.connect(("127.0.0.1", port))
+    async with (
+        websockets.connect(url, additional_headers=headers, max_queue=1, sock=slow_socket) as slow,
+        websockets.connect(url, additional_headers=headers, max_size=None) as fast,
+    ):
+        for client in (slow, fast):
+            await client.send(json.dumps({"type": "subscribe", "payload": {}}))
+            assert json.loads(await client.recv())["type"] == "subscribed"
+
+        delays: list[float] = []
+        received: list[int] = []
+
+        async def read_fast() -> None:
+            while len(received) < EVENTS:
+                message = json.loads(await fast.recv())
+                if message["type"] == "asset_updated":
+                    delays.append(time.perf_counter() - message["payload"]["sent"])
+                    received.append(message["payload"]["n"])
+
+        reader = asyncio.create_task(read_fast())
+        peak_bytes = 0
+        for n in range(EVENTS):
+            await container.events.publish(
+                "alice", "asset_updated", {"n": n, "sent": time.perf_counter(), "pad": PAYLOAD}
+            )
+            peak_bytes = max(peak_bytes, hub.stats()["queued_bytes"])
+            await asyncio.sleep(0.001)
+        await asyncio.wait_for(reader, 30)
+
+        # The fast client got everything, in order, promptly.
+        assert received == list(range(EVENTS))
+        p95 = statistics.quantiles(delays, n=20)[18]
+        assert p95 < 0.5, f"fast client delayed: p95 {p95 * 1000:.0f} ms"
+        # Nothing queued beyond the bound (two sessions at most), and the slow one is gone.
+        assert peak_bytes <= 2 * QUEUE_BYTES + len(PAYLOAD) * 2
+        assert hub.stats()["closing"] == 1
+
+        # Reading again, the slow client finds the close frame after what was in flight.
+        with pytest.raises(websockets.ConnectionClosed) as closed:
+            while True:
+                await asyncio.wait_for(slow.recv(), 10)
+        assert closed.value.rcvd is not None
+        assert closed.value.rcvd.code == 4008
+        for _ in range(100):
+            if hub.stats()["sessions"] == 1:
                 break
             await asyncio.sleep(0.05)
-        hub: RealtimeHub = container.extras["realtime"]
-        token = container.jwt.issue("alice", Role.USER, ttl_seconds=600)
-        headers = {"Authorization": f"Bearer {token}"}
-        url = f"ws://127.0.0.1:{port}/ws"
-        # A small fixed receive buffer (no autotuning, which grows to 32 MB here) so that
-        # "stops reading" turns into backpressure quickly.
-        slow_socket = socket.socket()
-        slow_socket.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 64 * 1024)
-        slow_socket.connect(("127.0.0.1", port))
-        async with (
-            websockets.connect(
-                url, additional_headers=headers, max_queue=1, sock=slow_socket
-            ) as slow,
-            websockets.connect(url, additional_headers=headers, max_size=None) as fast,
-        ):
-            for client in (slow, fast):
-                await client.send(json.dumps({"type": "subscribe", "payload": {}}))
-                assert json.loads(await client.recv())["type"] == "subscribed"
-
-            delays: list[float] = []
-            received: list[int] = []
-
-            async def read_fast() -> None:
-                while len(received) < EVENTS:
-                    message = json.loads(await fast.recv())
-                    if message["type"] == "asset_updated":
-                        delays.append(time.perf_counter() - message["payload"]["sent"])
-                        received.append(message["payload"]["n"])
-
-            reader = asyncio.create_task(read_fast())
-            peak_bytes = 0
-            for n in range(EVENTS):
-                await container.events.publish(
-                    "alice", "asset_updated", {"n": n, "sent": time.perf_counter(), "pad": PAYLOAD}
-                )
-                peak_bytes = max(peak_bytes, hub.stats()["queued_bytes"])
-                await asyncio.sleep(0.001)
-            await asyncio.wait_for(reader, 30)
-
-            # The fast client got everything, in order, promptly.
-            assert received == list(range(EVENTS))
-            p95 = statistics.quantiles(delays, n=20)[18]
-            assert p95 < 0.5, f"fast client delayed: p95 {p95 * 1000:.0f} ms"
-            # Nothing queued beyond the bound (two sessions at most), and the slow one is gone.
-            assert peak_bytes <= 2 * QUEUE_BYTES + len(PAYLOAD) * 2
-            assert hub.stats()["closing"] == 1
-
-            # Reading again, the slow client finds the close frame after what was in flight.
-            with pytest.raises(websockets.ConnectionClosed) as closed:
-                while True:
-                    await asyncio.wait_for(slow.recv(), 10)
-            assert closed.value.rcvd is not None
-            assert closed.value.rcvd.code == 4008
-            for _ in range(100):
-                if hub.stats()["sessions"] == 1:
-                    break
-                await asyncio.sleep(0.05)
-            assert hub.stats()["sessions"] == 1
-    finally:
-        server.should_exit = True
-        await serving
-        await container.aclose()
+        assert hub.stats()["sessions"] == 1
