@@ -270,8 +270,8 @@ def main() -> None:
 # directly on the loop thread; the same with the socket writes spread over threads.
 MODES = {
     "asgi": {"PIECES_INTEGRATION_SERVER__WEBSOCKET_DIRECT_WRITES": "false"},
-    "direct": {"PIECES_INTEGRATION_SERVER__WEBSOCKET_WRITE_THREADS": "1"},
-    "direct+threads": {},
+    "direct": {},
+    "direct+threads": {"PIECES_INTEGRATION_SERVER__WEBSOCKET_WRITE_THREADS": "2"},
 }
 
 

@@ -46,9 +46,11 @@ class ServerSettings(BaseModel):
     max_import_bytes: int = Field(512 * 1024 * 1024, ge=1024)  # POST /users/{id}/import
     # WebSocket fan-out: write one pre-encoded frame straight to each idle socket (off:
     # every message through ASGI), with the socket writes of one event spread over this
-    # many threads (None: up to 4, one per core; 0 or 1: on the event loop's thread).
+    # many threads (1: on the event loop's thread). More threads gave nothing measurable on
+    # a 2-core host with its load generator beside it (bench/bench_ws_fanout.py); they are
+    # for larger hosts, to be measured there.
     websocket_direct_writes: bool = True
-    websocket_write_threads: int | None = Field(None, ge=0, le=64)
+    websocket_write_threads: int = Field(1, ge=1, le=64)
 
     @field_validator("cors_origins", mode="before")
     @classmethod

@@ -10,7 +10,8 @@ caller falls back to the ordinary ASGI send. A server frame is not masked, so on
 serves every socket (`encode_text_frame` keeps the last one).
 
 What remains is the system call per socket (about 20 us on loopback here, most of a
-fan-out). `FanoutWriter.batch()` spreads those over a few threads: inside a batch, frames
+fan-out). `FanoutWriter.batch()` can spread those over threads (opt-in: it gave nothing
+measurable on a 2-core host with its clients beside it): inside a batch, frames
 for idle plain-TCP sockets are collected; at its end they are written with `os.write` from
 worker threads (which release the GIL), while the event loop waits. Nothing else can write
 to those sockets meanwhile - the loop is blocked in the batch and each socket's transport
@@ -50,9 +51,8 @@ PARALLEL_FROM = 64
 class FanoutWriter:
     """Writes the frames of one fan-out to many sockets, in parallel threads when it pays."""
 
-    def __init__(self, threads: int | None = None) -> None:
-        cores = os.cpu_count() or 1
-        self.threads = min(4, cores) if threads is None else threads
+    def __init__(self, threads: int = 1) -> None:
+        self.threads = threads
         self._executor: ThreadPoolExecutor | None = None
         self._batch: dict[FanoutWebSocketProtocol, list[bytes]] | None = None
 
@@ -194,8 +194,7 @@ class FanoutWebSocketProtocol(WebSocketsSansIOProtocol):
 
 def websocket_protocol(server: ServerSettings) -> type[WebSocketsSansIOProtocol]:
     """The protocol class for uvicorn's `ws=`; sets the fan-out's thread count."""
-    if server.websocket_write_threads is not None:
-        FANOUT.threads = server.websocket_write_threads
+    FANOUT.threads = server.websocket_write_threads
     if server.websocket_direct_writes:
         return FanoutWebSocketProtocol
     return WebSocketsSansIOProtocol
