@@ -79,6 +79,10 @@ PROBLEM_RESPONSES: dict[int, dict[str, Any]] = {
     413: _problem("The request body exceeds the configured limit"),
     422: _problem("Invalid input; `field` or `errors` name what is wrong"),
     429: _problem("Rate limit exceeded", _RATE_HEADERS),
+    503: _problem(
+        "A dependency is unavailable or busy (the database under a long write, Pieces OS, "
+        "AIWFE); the body names it. Safe to retry"
+    ),
 }
 
 _WRITE_METHODS = frozenset({"post", "put", "patch", "delete"})
@@ -88,7 +92,7 @@ _DEFAULT_422 = "#/components/schemas/HTTPValidationError"
 
 def problem_codes(method: str) -> list[int]:
     """The problem responses an API operation can produce."""
-    codes = [401, 403, 404, 422, 429]
+    codes = [401, 403, 404, 422, 429, 503]
     if method.lower() in _WRITE_METHODS:
         codes += [409, 413]
     return sorted(codes)
