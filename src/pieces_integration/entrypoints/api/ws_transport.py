@@ -72,9 +72,10 @@ class FanoutWriter:
 
     def offer(self, protocol: FanoutWebSocketProtocol, frame: bytes) -> bool:
         """Take `frame` into the open batch; False if none is open or the socket does not
-        qualify (TLS, or its transport still holds unsent bytes)."""
+        qualify (TLS, or its transport still holds unsent bytes). With one thread nothing is
+        collected: each frame is better written at once than after the whole dispatch."""
         batch = self._batch
-        if batch is None:
+        if batch is None or self.threads < 2:
             return False
         frames = batch.get(protocol)
         if frames is None:
