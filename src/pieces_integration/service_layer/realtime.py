@@ -261,8 +261,10 @@ class Session:
                 text = self._queue.popleft()
                 self._queued_bytes -= len(text)
                 self._sending = True
-                await self.channel.send_text(text)
-                self._sending = False
+                try:
+                    await self.channel.send_text(text)
+                finally:
+                    self._sending = False
                 self.last_sent = time.monotonic()
             self._wake.clear()
             self._empty.set()
