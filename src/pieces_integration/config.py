@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import ssl
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
@@ -77,6 +78,21 @@ class PiecesSettings(BaseModel):
     default_url: str | None = None
     legacy_port: int = Field(1000, ge=1, le=65535)
     scan_ports: tuple[int, int] = (39300, 39333)
+    # PEM CA bundle to verify Pieces OS over TLS with (a developer's own CA), trusted instead
+    # of the system's roots; TLS is verified either way.
+    ca_file: Path | None = None
+
+    @field_validator("ca_file", mode="before")
+    @classmethod
+    def _readable_ca_file(cls, value: Any) -> Any:
+        if value is None or value == "":
+            return None
+        try:  # refused at start-up, not at the first connection
+            ssl.create_default_context(cafile=str(value))
+        except OSError as exc:  # ssl.SSLError included
+            detail = exc.strerror or exc
+            raise ValueError(f"cannot use {value} as a CA bundle ({detail})") from None
+        return value
 
     @property
     def timeout_seconds(self) -> float:
