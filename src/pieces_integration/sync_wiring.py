@@ -22,6 +22,7 @@ from pieces_integration.adapters.pieces_os.factory import (
     DirectPiecesOSFactory,
     identifier_stream_factory,
 )
+from pieces_integration.adapters.pieces_os.transport import ssl_context
 from pieces_integration.adapters.sync_sides_provider import ConnectedSides
 from pieces_integration.domain.commands import CreateAIWFESuggestion
 from pieces_integration.domain.hlc import HybridLogicalClock
@@ -105,6 +106,7 @@ def wire_sync(container: Container) -> None:
             rate_limit_burst=pieces_settings.rate_limit.burst_size,
         ),
         guard=guard,
+        tls=ssl_context(ca_file=pieces_settings.ca_file),
     )
     store = UowPiecesConnectionStore(container.uow)
     holder: dict[str, SyncScheduler] = {}

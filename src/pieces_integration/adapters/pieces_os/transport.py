@@ -10,6 +10,7 @@ failure kind the state machine needs.
 
 from __future__ import annotations
 
+import os
 import ssl
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
@@ -36,8 +37,11 @@ def timeout_error(message: str) -> UpstreamTimeout:
     return UpstreamTimeout(message, upstream="pieces_os", kind=FailureKind.NETWORK.value)
 
 
-def ssl_context(*, verify: bool = True, ca_file: str | None = None) -> ssl.SSLContext:
-    """TLS is verified by default; a custom CA bundle (a developer's own CA) may be added."""
+def ssl_context(
+    *, verify: bool = True, ca_file: str | os.PathLike[str] | None = None
+) -> ssl.SSLContext:
+    """TLS is verified by default; a custom CA bundle (a developer's own CA) may be given, and
+    is then the one trusted for Pieces OS."""
     context = ssl.create_default_context(cafile=ca_file)
     if not verify:
         context.check_hostname = False

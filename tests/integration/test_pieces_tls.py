@@ -1,0 +1,297 @@
+"""Pieces OS over TLS with a developer's own CA: `pieces.ca_file` reaches the client the
+composition root builds, TLS stays verified without it, and a bad CA file stops start-up."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import ipaddress
+import json
+import socket
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import uvicorn
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+from typer.testing import CliRunner
+
+from pieces_integration.adapters.pieces_os.client import ClientSettings, PiecesOSClient
+from pieces_integration.adapters.pieces_os.endpoint_guard import ResolvingEndpointGuard
+from pieces_integration.adapters.pieces_os.factory import DirectPiecesOSFactory
+from pieces_integration.adapters.pieces_os.transport import ssl_context
+from pieces_integration.bootstrap import bootstrap
+from pieces_integration.config import ConfigError, load_settings
+from pieces_integration.domain.connection_state import FailureKind
+from pieces_integration.domain.errors import PiecesOSUnavailable
+from pieces_integration.emulators.pieces.app import build_app
+from pieces_integration.emulators.pieces.faults import FaultInjector
+from pieces_integration.emulators.pieces.state import EmulatorState
+from pieces_integration.entrypoints.cli.main import app as cli
+from pieces_integration.service_layer.pieces_connections import PiecesIntegration
+
+pytestmark = pytest.mark.anyio
+CA_ENV = "PIECES_INTEGRATION_PIECES__CA_FILE"
+
+
+# --- certificates ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Pki:
+    ca: Path  # the CA that signed the server's certificate
+    other_ca: Path  # a CA that did not
+    cert: Path
+    key: Path
+
+
+def _pem(cert: x509.Certificate) -> bytes:
+    return cert.public_bytes(serialization.Encoding.PEM)
+
+
+def _name(common_name: str) -> x509.Name:
+    return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
+
+
+def _ca(common_name: str) -> tuple[ec.EllipticCurvePrivateKey, x509.Certificate]:
+    key = ec.generate_private_key(ec.SECP256R1())
+    now = dt.datetime.now(dt.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(_name(common_name))
+        .issuer_name(_name(common_name))
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(minutes=5))
+        .not_valid_after(now + dt.timedelta(days=1))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+        .add_extension(
+            x509.KeyUsage(
+                digital_signature=True,
+                content_commitment=False,
+                key_encipherment=False,
+                data_encipherment=False,
+                key_agreement=False,
+                key_cert_sign=True,
+                crl_sign=True,
+                encipher_only=False,
+                decipher_only=False,
+            ),
+            critical=True,
+        )
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
+        .sign(key, hashes.SHA256())
+    )
+    return key, cert
+
+
+@pytest.fixture(scope="module")
+def pki(tmp_path_factory: pytest.TempPathFactory) -> Pki:
+    folder = tmp_path_factory.mktemp("pki")
+    ca_key, ca_cert = _ca("Developer Test CA")
+    _, other_cert = _ca("Someone Else's CA")
+    key = ec.generate_private_key(ec.SECP256R1())
+    now = dt.datetime.now(dt.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(_name("localhost"))
+        .issuer_name(ca_cert.subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(minutes=5))
+        .not_valid_after(now + dt.timedelta(days=1))
+        .add_extension(
+            x509.SubjectAlternativeName(
+                [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
+            ),
+            critical=False,
+        )
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(
+            x509.ExtendedKeyUsage([x509.oid.ExtendedKeyUsageOID.SERVER_AUTH]), critical=False
+        )
+        .add_extension(
+            x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()),
+            critical=False,
+        )
+        .sign(ca_key, hashes.SHA256())
+    )
+    pki = Pki(
+        ca=folder / "ca.pem",
+        other_ca=folder / "other-ca.pem",
+        cert=folder / "server.pem",
+        key=folder / "server-key.pem",
+    )
+    pki.ca.write_bytes(_pem(ca_cert))
+    pki.other_ca.write_bytes(_pem(other_cert))
+    pki.cert.write_bytes(_pem(cert))
+    pki.key.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    return pki
+
+
+# --- the emulator behind TLS -----------------------------------------------------------------
+
+
+class _Server(uvicorn.Server):
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
+@contextlib.asynccontextmanager
+async def tls_emulator(pki: Pki, *, assets: int = 2) -> AsyncIterator[int]:
+    """The emulator's app served over HTTPS/WSS with `pki.cert`; yields the port."""
+    state = EmulatorState()
+    state.seed_library(assets, 0)
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(16)
+    sock.setblocking(False)
+    config = uvicorn.Config(
+        build_app(state, FaultInjector()),
+        lifespan="off",
+        log_level="warning",
+        ws="websockets-sansio",
+        ws_ping_interval=None,
+        timeout_graceful_shutdown=1,
+        ssl_certfile=str(pki.cert),
+        ssl_keyfile=str(pki.key),
+    )
+    server = _Server(config)
+    task = asyncio.create_task(server.serve(sockets=[sock]))
+    try:
+        async with asyncio.timeout(10):
+            while not server.started:
+                if task.done():
+                    await task
+                await asyncio.sleep(0.01)
+        yield int(sock.getsockname()[1])
+    finally:
+        server.should_exit = True
+        await task
+        sock.close()
+
+
+# --- tests -----------------------------------------------------------------------------------
+
+
+async def test_configured_ca_lets_the_wired_client_reach_pieces_over_tls(
+    pki: Pki, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(CA_ENV, str(pki.ca))
+    container = bootstrap(load_settings())
+    try:
+        integration = container.extras["pieces"]
+        assert isinstance(integration, PiecesIntegration)
+        async with tls_emulator(pki, assets=2) as port:
+            # A hostname: the guard pins 127.0.0.1, the certificate is checked for "localhost".
+            client = await integration.factory(f"https://localhost:{port}", api_key=None)
+            assert isinstance(client, PiecesOSClient)
+            try:
+                health = await client.health()
+                assert health.healthy and health.version
+                await client.connect()
+                assert len(await client.asset_ids()) == 2
+                # The identifier stream (wss://) uses the same trust.
+                async with client.transport.stream("/assets/stream/identifiers") as frames:
+                    first = await anext(aiter(frames))
+                assert len(json.loads(first)["iterable"]) == 2
+            finally:
+                await client.aclose()
+    finally:
+        await container.aclose()
+
+
+async def test_without_a_ca_file_tls_is_verified_and_the_self_signed_server_refused(
+    pki: Pki,
+) -> None:
+    assert load_settings().pieces.ca_file is None
+    container = bootstrap(load_settings())
+    try:
+        integration = container.extras["pieces"]
+        assert isinstance(integration, PiecesIntegration)
+        async with tls_emulator(pki) as port:
+            client = await integration.factory(f"https://localhost:{port}", api_key=None)
+            try:
+                with pytest.raises(PiecesOSUnavailable) as caught:
+                    await client.health()
+            finally:
+                await client.aclose()
+        assert "CERTIFICATE_VERIFY_FAILED" in caught.value.message
+        assert caught.value.details["kind"] == FailureKind.NETWORK.value
+    finally:
+        await container.aclose()
+
+
+async def test_a_ca_that_did_not_sign_the_certificate_is_not_trusted(pki: Pki) -> None:
+    factory = DirectPiecesOSFactory(
+        ClientSettings(timeout=5.0),
+        guard=ResolvingEndpointGuard(),
+        tls=ssl_context(ca_file=pki.other_ca),
+    )
+    async with tls_emulator(pki) as port:
+        client = await factory(f"https://127.0.0.1:{port}", api_key=None)
+        try:
+            with pytest.raises(PiecesOSUnavailable) as caught:
+                await client.health()
+        finally:
+            await client.aclose()
+    assert "CERTIFICATE_VERIFY_FAILED" in caught.value.message
+
+
+def _bad_ca_files(tmp_path: Path) -> dict[str, Path]:
+    not_pem = tmp_path / "not-a-ca.pem"
+    not_pem.write_text("hello\n")
+    return {
+        "missing": tmp_path / "nowhere" / "ca.pem",
+        "a directory": tmp_path,
+        "not PEM": not_pem,
+    }
+
+
+@pytest.mark.parametrize("case", ["missing", "a directory", "not PEM"])
+def test_an_unusable_ca_file_is_refused_with_one_line_naming_the_key(
+    case: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = _bad_ca_files(tmp_path)[case]
+    monkeypatch.setenv(CA_ENV, str(path))
+    with pytest.raises(ConfigError) as caught:
+        load_settings()
+    message = str(caught.value)
+    assert message.startswith("pieces.ca_file: ")
+    assert str(path) in message and "\n" not in message
+
+
+def test_serve_stops_at_start_up_on_a_missing_ca_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    missing = tmp_path / "ca.pem"
+    monkeypatch.setenv(CA_ENV, str(missing))
+    result = CliRunner().invoke(cli, ["serve", "--port", "1"])
+    assert result.exit_code == 2
+    lines = result.stderr.strip().splitlines()
+    assert lines == [
+        f"pieces-integration: error: invalid configuration: pieces.ca_file: "
+        f"cannot use {missing} as a CA bundle (No such file or directory)"
+    ]
+
+
+def test_the_ca_file_can_come_from_the_yaml_file(
+    pki: Pki, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config = tmp_path / "app.yaml"
+    config.write_text(f"pieces:\n  ca_file: {pki.ca}\n")
+    monkeypatch.setenv("CONFIG_FILE", str(config))
+    assert load_settings().pieces.ca_file == pki.ca
