@@ -132,7 +132,7 @@ class RecordingObserver:
         return 0.01
 
 
-async def test_identifier_stream_announces_snapshot_creates_and_deletes() -> None:
+async def test_identifier_stream_announces_snapshot_creates_changes_and_deletes() -> None:
     async with running_emulator(assets=3, seed=1) as emulator:
         client = make_client(emulator.url)
         received: list[list[IdentifierEvent]] = []
@@ -142,19 +142,37 @@ async def test_identifier_stream_announces_snapshot_creates_and_deletes() -> Non
             received.append(events)
             got.set()
 
+        async def frames(since: int, count: int) -> list[list[IdentifierEvent]]:
+            """Wait for `count` frames after the first `since`; return just those."""
+            async with asyncio.timeout(5):
+                while len(received) < since + count:
+                    got.clear()
+                    await got.wait()
+            return received[since:]
+
         observer = RecordingObserver()
         await client.connect()
         async with ReconnectingIdentifierStream(client.transport, handler, observer):
-            await asyncio.wait_for(got.wait(), 5)
-            assert len(received[0]) == 3 and all(e.snapshot for e in received[0])
-            got.clear()
+            (snapshot,) = await frames(0, 1)
+            assert len(snapshot) == 3 and all(e.snapshot for e in snapshot)
+            assert {e.asset_id for e in snapshot} == set(emulator.state.assets)
+            seen = len(received)
             created = await client.create_asset("u1", AssetDraft(content="x = 1", language="py"))
-            await asyncio.wait_for(got.wait(), 5)
-            assert received[-1] == [IdentifierEvent(created.id)]
-            got.clear()
+            assert await frames(seen, 1) == [[IdentifierEvent(created.id)]]
+
+            # Changed: an existing asset renamed and its code edited (two Pieces routes, so
+            # two announcements), each an update of that id, neither deleted nor a snapshot.
+            target = next(e.asset_id for e in snapshot)
+            seen = len(received)
+            updated = await client.update_asset(
+                "u1", target, AssetChanges(name="renamed", content="y = 2\n")
+            )
+            assert (updated.name, updated.content) == ("renamed", "y = 2\n")
+            assert await frames(seen, 2) == [[IdentifierEvent(target)], [IdentifierEvent(target)]]
+
+            seen = len(received)
             await client.delete_asset(created.id)
-            await asyncio.wait_for(got.wait(), 5)
-            assert received[-1] == [IdentifierEvent(created.id, deleted=True)]
+            assert await frames(seen, 1) == [[IdentifierEvent(created.id, deleted=True)]]
         await client.aclose()
     assert observer.log[:2] == ["attempt", "opened"]
 
