@@ -6,13 +6,16 @@ Standard-library loggers (uvicorn, sqlalchemy) are routed through the same proce
 
 from __future__ import annotations
 
+import importlib.util
+import io
 import logging
 import re
 import sys
 from collections.abc import MutableMapping
-from typing import Any, Literal
+from typing import Any, Literal, TextIO
 
 import structlog
+from structlog.typing import ExcInfo
 
 _SECRET_KEY = re.compile(
     r"(pass(word)?|secret|token|api[_-]?key|authorization|cookie|credential|private[_-]?key)",
@@ -60,6 +63,27 @@ def redact_secrets(
     return event_dict
 
 
+def _exception_formatter(colors: bool) -> Any:
+    """The console renderer's traceback printer, without local variables, redacted.
+
+    structlog's default (Rich) shows every frame's locals, which printed a local `api_key`;
+    `show_locals=False` keeps the frames and code lines but no values. The text then goes
+    through `redact_text`, like the rest of the line, for credentials in exception messages.
+    """
+    base: Any = structlog.dev.plain_traceback
+    if importlib.util.find_spec("rich") is not None:  # a dependency, but optional to structlog
+        base = structlog.dev.RichTracebackFormatter(
+            color_system="truecolor" if colors else None, show_locals=False
+        )
+
+    def render(sio: TextIO, exc_info: ExcInfo) -> None:
+        buffer = io.StringIO()
+        base(buffer, exc_info)
+        sio.write(redact_text(buffer.getvalue()))
+
+    return render
+
+
 def configure_logging(level: str, fmt: Literal["json", "console"]) -> None:
     shared: list[Any] = [
         structlog.contextvars.merge_contextvars,
@@ -67,14 +91,19 @@ def configure_logging(level: str, fmt: Literal["json", "console"]) -> None:
         structlog.stdlib.add_logger_name,
         structlog.processors.TimeStamper(fmt="iso", utc=True),
         structlog.processors.StackInfoRenderer(),
-        redact_secrets,
     ]
     renderer: Any
     if fmt == "json":
-        shared.append(structlog.processors.format_exc_info)
+        # The plain-text traceback (no locals; `dict_tracebacks` would show them by default),
+        # rendered before redaction so credentials in exception messages are masked too.
+        shared += [structlog.processors.format_exc_info, redact_secrets]
         renderer = structlog.processors.JSONRenderer()
     else:
-        renderer = structlog.dev.ConsoleRenderer(colors=sys.stderr.isatty())
+        colors = sys.stderr.isatty()
+        shared.append(redact_secrets)
+        renderer = structlog.dev.ConsoleRenderer(
+            colors=colors, exception_formatter=_exception_formatter(colors)
+        )
     structlog.configure(
         processors=[*shared, structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
         logger_factory=structlog.stdlib.LoggerFactory(),
