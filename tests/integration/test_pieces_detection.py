@@ -58,8 +58,11 @@ async def test_finds_an_emulator_on_the_legacy_port() -> None:
     async with running_emulator() as emulator, httpx.AsyncClient() as client:
         legacy = emulator.server.port  # stands in for 1000, which would need privileges
         detector = PortScanDetector(client, ports=closed_ports(34), legacy_ports=(legacy,))
+        started = time.perf_counter()
         result = await detector.detect("127.0.0.1")
+        assert time.perf_counter() - started < 2.0
     assert result.found and result.legacy and result.url == emulator.url
+    assert result.version == "12.3.4" and result.compatible
 
 
 async def test_finds_nothing_when_no_pieces_os_runs_with_guidance() -> None:
