@@ -138,15 +138,26 @@ def redirecting_app(location: str):
 
 @pytest.mark.anyio
 @pytest.mark.parametrize(
-    "location",
-    ["http://8.8.8.8/steal", "http://evil.example/", "http://[::ffff:8.8.8.8]/", "http://0.0.0.0/"],
+    ("location", "reason"),
+    [
+        ("http://8.8.8.8/steal", "8.8.8.8 is a public or reserved address"),
+        ("http://evil.example/", "93.184.216.34 is a public or reserved address"),
+        ("http://[::ffff:8.8.8.8]/", "(carrying 8.8.8.8) is a public or reserved address"),
+        ("http://0.0.0.0/", "0.0.0.0 is a unspecified address"),
+    ],
 )
-async def test_redirects_to_public_addresses_are_refused(location: str) -> None:
+async def test_redirects_to_public_addresses_are_refused(location: str, reason: str) -> None:
     client = httpx.AsyncClient(transport=redirecting_app(location))
     transport = HttpxPiecesTransport(client, "http://127.0.0.1:39300", guard=GUARD)
-    with pytest.raises(UnsafeEndpoint):
+    with pytest.raises(UnsafeEndpoint) as caught:
         await transport.request("GET", "/.well-known/health", request_timeout=1)
     await client.aclose()
+    message = caught.value.message
+    assert message.startswith(f"Pieces OS redirected to {location}, which is refused: ")
+    assert reason in message
+    assert "must point at a loopback, private, link-local or unique-local address" in message
+    assert caught.value.code == "unsafe_endpoint"
+    assert caught.value.details["redirect"] == location
 
 
 @pytest.mark.anyio
@@ -162,9 +173,10 @@ async def test_redirects_within_the_allowed_set_are_followed() -> None:
 async def test_without_a_guard_redirects_must_stay_on_the_same_origin() -> None:
     client = httpx.AsyncClient(transport=redirecting_app("http://192.168.1.1/"))
     transport = HttpxPiecesTransport(client, "http://127.0.0.1:39300")
-    with pytest.raises(UnsafeEndpoint):
+    with pytest.raises(UnsafeEndpoint) as caught:
         await transport.request("GET", "/.well-known/health", request_timeout=1)
     await client.aclose()
+    assert caught.value.message == "redirect to another origin refused: http://192.168.1.1/"
 
 
 @pytest.mark.anyio

@@ -155,7 +155,14 @@ class HttpxPiecesTransport:
 
     async def _vet_redirect(self, current: str, target: str) -> SafeEndpoint | None:
         if self._guard is not None:
-            return await self._guard.check(target)
+            try:
+                return await self._guard.check(target)
+            except UnsafeEndpoint as exc:
+                details = {**exc.details, "redirect": target}
+                raise UnsafeEndpoint(
+                    f"Pieces OS redirected to {target}, which is refused: {exc.message}",
+                    **details,
+                ) from exc
         # Without a guard (a fixed, configured URL) stay on the same origin.
         a, b = urlsplit(current), urlsplit(target)
         if (a.scheme, a.hostname, a.port) != (b.scheme, b.hostname, b.port):
