@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 from enum import Enum
 from typing import Any
+from urllib.parse import quote, unquote
 
 from pieces_os_client.models.annotation_type_enum import AnnotationTypeEnum
 from pieces_os_client.models.application import Application
@@ -170,6 +171,33 @@ def _text_of(asset: PiecesAsset) -> tuple[str, str | None]:
     return "", None
 
 
+# --- provenance ------------------------------------------------------------------------------
+#
+# Where a snippet came from travels as one of the asset's websites (Pieces' "related links",
+# `SeededAssetMetadata.websites`): the place Pieces itself records a snippet's origin, carried
+# by the real API and the SDK's models, and kept when the asset is edited. An AIWFE chat has
+# no public web address, so the link is `aiwfe://chats/<chat id>`.
+
+_AIWFE_CHAT = "aiwfe://chats/"
+
+
+def origin_website(source: str | None, source_id: str | None) -> tuple[str, str] | None:
+    """(name, url) of the website recording an asset's origin: an AIWFE chat. None for
+    other origins (the user's own assets, Pieces' own), which Pieces is not told about."""
+    if source != AssetSource.AIWFE.value or not source_id:
+        return None
+    return f"AIWFE chat {source_id}", _AIWFE_CHAT + quote(source_id, safe="")
+
+
+def origin_of(urls: list[str]) -> dict[str, str] | None:
+    """The origin `origin_website` recorded among an asset's website URLs, if any."""
+    for url in urls:
+        chat = url.removeprefix(_AIWFE_CHAT)
+        if chat != url and chat and "/" not in chat:
+            return {"source": AssetSource.AIWFE.value, "source_id": unquote(chat)}
+    return None
+
+
 def _aware(moment: datetime) -> datetime:
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
@@ -180,6 +208,7 @@ def to_domain(asset: PiecesAsset, user_id: str) -> Asset:
     websites = [
         {"name": w.name, "url": w.url} for w in (asset.websites.iterable if asset.websites else [])
     ]
+    origin = origin_of([w["url"] for w in websites])
     annotations = asset.annotations.iterable if asset.annotations else []
     description = next(
         (a.text for a in annotations if a.type == AnnotationTypeEnum.DESCRIPTION), None
@@ -196,6 +225,7 @@ def to_domain(asset: PiecesAsset, user_id: str) -> Asset:
         source_id=asset.id,
         metadata={
             "websites": websites,
+            **({"origin": origin} if origin is not None else {}),
             "pieces": {
                 "format_id": asset.original.id,
                 "extension": ext,

@@ -4,10 +4,15 @@ Pieces picks its own asset ids and has no idempotent create, so `idempotent_crea
 False and the engine guards creates with pending links. Language lives in the asset's
 format extension and cannot be changed by an update here; the engine adopts what Pieces
 reports back, so both sides still agree.
+
+A create may name where the asset came from (`source`, `source_id`: an AIWFE chat); Pieces
+keeps it as a related website of the new asset (`mapping.origin_website`). It is not part of
+the synced snapshot, so reading the asset back reports no change.
 """
 
 from __future__ import annotations
 
+from pieces_integration.adapters.pieces_os.mapping import origin_website
 from pieces_integration.domain.errors import NotFound
 from pieces_integration.domain.merge import Snapshot
 from pieces_integration.domain.model import Asset, Side
@@ -41,7 +46,15 @@ class PiecesSyncSide:
         except NotFound:
             return None
 
-    async def create_asset(self, asset_id: str, snapshot: Snapshot) -> RemoteAsset:
+    async def create_asset(
+        self,
+        asset_id: str,
+        snapshot: Snapshot,
+        *,
+        source: str | None = None,
+        source_id: str | None = None,
+    ) -> RemoteAsset:
+        origin = origin_website(source, source_id)
         created = await self._client.create_asset(
             self._user_id,
             AssetDraft(
@@ -50,6 +63,7 @@ class PiecesSyncSide:
                 name=snapshot.name,
                 tags=snapshot.tags,
                 description=snapshot.description,
+                websites=(origin,) if origin is not None else (),
             ),
         )
         return _remote(created)
