@@ -9,6 +9,7 @@ Both emulators record every HTTP request they answer.
 
 - a chat message with two code blocks, sent by the AIWFE emulator as a signed webhook,
   becomes exactly two assets in the Pieces emulator; sending it again changes nothing;
+  (expected to fail until the engine passes it on) each names its chat in Pieces;
 - a Pieces asset with a TODO, pulled by a sync, reaches AIWFE as exactly one task
   suggestion; further syncs send nothing more.
 """
@@ -236,6 +237,30 @@ async def test_chat_message_becomes_exactly_two_pieces_assets_once() -> None:
         assert _summary(after) == CHAT_ASSETS
         assert stack.count("pieces", "POST", "/assets/create") == creates
         assert len(await stack.local_assets()) == 2
+
+
+@pytest.mark.xfail(
+    strict=True,
+    raises=AssertionError,
+    reason="the sync engine creates Pieces assets with create_asset(asset.id, "
+    "Snapshot.of(asset)) and does not pass the asset's source/source_id, which "
+    "PiecesSyncSide.create_asset would record (tests/integration/test_pieces_sync_side.py)",
+)
+async def test_chat_assets_in_pieces_name_their_chat() -> None:
+    async with _stack() as stack:
+        chat = await stack.aiwfe.control("POST", "/chats", {"user_id": USER, "title": "DB"})
+        sent = await stack.aiwfe.control(
+            "POST", f"/chats/{chat['id']}/messages",
+            {"role": "assistant", "content": CONTENT, "event_id": "evt_e2e_origin"},
+        )  # fmt: skip
+        assert sent["delivery"]["status"] == 200, sent
+
+        async def both_in_pieces() -> bool:
+            return len(await stack.pieces_assets()) == 2
+
+        await stack.sync_until(both_in_pieces)
+        origins = [a.metadata.get("origin") for a in await stack.pieces_assets()]
+        assert origins == [{"source": "aiwfe", "source_id": chat["id"]}] * 2
 
 
 async def test_pieces_todo_becomes_one_aiwfe_suggestion_through_the_wiring() -> None:
