@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 from fastapi.testclient import TestClient
 
 from tests.e2e.conftest import TokenFactory
@@ -58,3 +60,32 @@ def test_sync_without_connections_reports_it(api: TestClient, auth: TokenFactory
     result = api.post("/api/v1/context/dave/sync", headers=auth("dave")).json()
     assert result["status"] == "completed"
     assert [e["code"] for e in result["errors"]] == ["not_connected"]
+
+
+def test_an_api_edit_reaches_pieces_without_a_sync_request(
+    api: TestClient, auth: TokenFactory
+) -> None:
+    """The write pokes the scheduler: the edit is pushed at once, not at the next
+    periodic reconciliation (30 s by default)."""
+    alice = auth("alice")
+    with emulator_thread(assets=3, seed=5) as emulator:
+        connected = api.post(
+            "/api/v1/integrations/pieces/connect",
+            json={"pieces_url": emulator.base_url},
+            headers=alice,
+        )
+        assert connected.json()["success"], connected.text
+        assert api.post("/api/v1/context/alice/sync", headers=alice).status_code == 200
+        target = api.get("/api/v1/assets", params={"limit": 1}, headers=alice).json()[0]
+        marker = "edited-through-the-api-" + target["id"][:8]
+        patched = api.patch(
+            f"/api/v1/assets/{target['id']}", json={"content": f"# {marker}\n"}, headers=alice
+        )
+        assert patched.status_code == 200, patched.text
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            if marker in str(emulator.state.assets[target["source_id"]]):
+                break
+            time.sleep(0.05)
+        else:
+            raise AssertionError("the API edit did not reach Pieces without a sync request")

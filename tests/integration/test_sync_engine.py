@@ -10,7 +10,7 @@ from pieces_integration.adapters.sql.unit_of_work import SqlUnitOfWorkFactory
 from pieces_integration.domain.hlc import HybridLogicalClock
 from pieces_integration.domain.merge import Snapshot
 from pieces_integration.domain.model import Consent, Side, User
-from pieces_integration.ports.sync_sides import SyncSide
+from pieces_integration.ports.sync_sides import RemoteAsset, SyncSide
 from pieces_integration.service_layer.events import EventPublisher
 from pieces_integration.service_layer.sync_engine import SyncEngine
 from tests.fakes import FakeSide
@@ -233,3 +233,46 @@ async def test_a_lost_create_record_on_an_id_keeping_side_is_not_duplicated(worl
     async with world.uow(readonly=True) as uow:
         backups = {b.snapshot["content"] for b in await uow.conflicts.backups("alice")}
     assert {"x = 1\n", "x = 2\n"} <= backups | {final[0].content}
+
+
+async def test_an_edit_committed_during_a_run_is_left_for_the_next_scoped_run(
+    world: World,
+) -> None:
+    """A run settles only the outbox messages it saw when it began: an API edit committed
+    while it lists the sides keeps its message, so the scoped run that edit pokes pushes it
+    (instead of the change waiting for the next full reconciliation)."""
+    from pieces_integration.adapters.event_log_memory import MemoryEventLog
+    from pieces_integration.adapters.memory import MemoryEventBus
+    from pieces_integration.domain.assets import AssetDraft, AssetLimits
+    from pieces_integration.domain.auth import Principal
+    from pieces_integration.domain.model import Role
+    from pieces_integration.service_layer.assets import AssetService
+
+    pid = world.pieces.user_creates(snap())
+    await world.sync()
+    (local,) = await world.local()
+    async with world.uow(readonly=True) as uow:
+        found = await uow.assets.find_by_remote_id("alice", Side.PIECES, pid)
+    assert found is not None
+    service = AssetService(
+        world.uow, EventPublisher(MemoryEventBus(), MemoryEventLog()), AssetLimits()
+    )
+    alice = Principal("alice", Role.USER, "jwt")
+    edited = BASE.replace("a = 1", "a = 9")
+    listing = world.pieces.list_assets
+
+    async def list_while_the_user_edits() -> list[RemoteAsset]:
+        items = await listing()
+        await service.update(alice, found.id, AssetDraft(content=edited), full=False)
+        return items
+
+    world.pieces.list_assets = list_while_the_user_edits  # type: ignore[method-assign]
+    await world.sync()
+    world.pieces.list_assets = listing  # type: ignore[method-assign]
+    async with world.uow(readonly=True) as uow:
+        waiting = [m.operation for m in await uow.outbox.pending_for("alice", target="pieces")]
+    assert waiting == ["asset.update"]
+    # What the API's poke starts: a scoped run with nothing announced.
+    await world.engine.sync_user("alice", scope={})
+    assert world.pieces.snapshots()[0].content == edited
+    assert local.content == BASE

@@ -98,6 +98,10 @@ class _Run:
     pushed: Counter[Side] = field(default_factory=Counter)
     changed_locally: set[str] = field(default_factory=set)
     pushed_ok: set[Side] = field(default_factory=set)
+    # Outbox messages pending when the run began, before it read any state: only these are
+    # carried by what the run saw. A write committed while the run goes on leaves a message
+    # the run must not settle, or its change would wait for the next full reconciliation.
+    seen_messages: set[int] = field(default_factory=set)
 
 
 @dataclass
@@ -191,6 +195,9 @@ class SyncEngine:
             if user is None:
                 raise NotFound("user", user_id)
             await uow.sync_runs.add(run.record)
+            run.seen_messages = {
+                m.id for m in await uow.outbox.pending_for(user_id) if m.id is not None
+            }
             await uow.commit()
         errors = run.record.errors
         if not user.consent.asset_sync:
@@ -241,7 +248,7 @@ class SyncEngine:
         record.completed_at = utcnow()
         async with self.uow() as uow:
             await uow.sync_runs.update(record)
-            await self._settle_outbox(uow, record.user_id, run.pushed_ok)
+            await self._settle_outbox(uow, record.user_id, run.pushed_ok, run.seen_messages)
             await uow.commit()
         if self.metrics is not None:
             elapsed = time.perf_counter() - started
@@ -261,8 +268,11 @@ class SyncEngine:
         )
         return record
 
-    async def _settle_outbox(self, uow: UnitOfWork, user_id: str, sides: set[Side]) -> None:
-        """Create/update messages toward a side are carried by that side's state-based push;
+    async def _settle_outbox(
+        self, uow: UnitOfWork, user_id: str, sides: set[Side], seen: set[int]
+    ) -> None:
+        """Create/update messages toward a side are carried by that side's state-based push
+        (those the run saw when it began; later ones are left to the run their write poked);
         messages toward a side that could not be reached wait, with growing backoff."""
         now = utcnow()
         targets = {side.value for side in sides}
@@ -270,7 +280,8 @@ class SyncEngine:
             if message.id is None or message.target not in ("pieces", "aiwfe"):
                 continue
             if message.target in targets and message.operation in ("asset.create", "asset.update"):
-                await uow.outbox.settle(message.id, at=now)
+                if message.id in seen:
+                    await uow.outbox.settle(message.id, at=now)
             elif message.next_attempt_at <= now:
                 delay = min(300.0, 2.0 ** min(message.attempts, 8))
                 await uow.outbox.defer(
@@ -609,7 +620,15 @@ class SyncEngine:
         for start in range(0, len(creates), chunk):
             batch = creates[start : start + chunk]
             written = await asyncio.gather(
-                *(client.create_asset(asset.id, Snapshot.of(asset)) for asset in batch)
+                *(
+                    client.create_asset(
+                        asset.id,
+                        Snapshot.of(asset),
+                        source=asset.source.value,
+                        source_id=asset.source_id,
+                    )
+                    for asset in batch
+                )
             )
             writer = BatchWriter(self.uow, len(batch) * 2)
             for asset, created in zip(batch, written, strict=True):
