@@ -64,7 +64,14 @@ class FakeSide:
         self._check("get")
         return self._remote(remote_id) if remote_id in self.assets else None
 
-    async def create_asset(self, asset_id: str, snapshot: Snapshot) -> RemoteAsset:
+    async def create_asset(
+        self,
+        asset_id: str,
+        snapshot: Snapshot,
+        *,
+        source: str | None = None,
+        source_id: str | None = None,
+    ) -> RemoteAsset:
         self._check("create")
         remote_id = asset_id if self.idempotent_create else str(uuid.uuid4())
         self.assets[remote_id] = (snapshot, self.tick())

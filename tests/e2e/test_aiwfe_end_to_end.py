@@ -9,7 +9,7 @@ Both emulators record every HTTP request they answer.
 
 - a chat message with two code blocks, sent by the AIWFE emulator as a signed webhook,
   becomes exactly two assets in the Pieces emulator; sending it again changes nothing;
-  (expected to fail until the engine passes it on) each names its chat in Pieces;
+  each names its chat in Pieces;
 - a Pieces asset with a TODO, pulled by a sync, reaches AIWFE as exactly one task
   suggestion; further syncs send nothing more.
 """
@@ -239,13 +239,6 @@ async def test_chat_message_becomes_exactly_two_pieces_assets_once() -> None:
         assert len(await stack.local_assets()) == 2
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="the sync engine creates Pieces assets with create_asset(asset.id, "
-    "Snapshot.of(asset)) and does not pass the asset's source/source_id, which "
-    "PiecesSyncSide.create_asset would record (tests/integration/test_pieces_sync_side.py)",
-)
 async def test_chat_assets_in_pieces_name_their_chat() -> None:
     async with _stack() as stack:
         chat = await stack.aiwfe.control("POST", "/chats", {"user_id": USER, "title": "DB"})

@@ -34,7 +34,14 @@ class UnreachableSide:
     async def get_asset(self, remote_id: str) -> RemoteAsset | None:
         raise self._fail()
 
-    async def create_asset(self, asset_id: str, snapshot: Snapshot) -> RemoteAsset:
+    async def create_asset(
+        self,
+        asset_id: str,
+        snapshot: Snapshot,
+        *,
+        source: str | None = None,
+        source_id: str | None = None,
+    ) -> RemoteAsset:
         raise self._fail()
 
     async def update_asset(self, remote_id: str, snapshot: Snapshot) -> RemoteAsset:

@@ -32,7 +32,17 @@ class SyncSide(Protocol):
 
     async def get_asset(self, remote_id: str) -> RemoteAsset | None: ...
 
-    async def create_asset(self, asset_id: str, snapshot: Snapshot) -> RemoteAsset: ...
+    async def create_asset(
+        self,
+        asset_id: str,
+        snapshot: Snapshot,
+        *,
+        source: str | None = None,
+        source_id: str | None = None,
+    ) -> RemoteAsset:
+        """Create it there. `source`/`source_id` say where the asset came from (e.g. an
+        AIWFE chat); a side that can record provenance does, others ignore them."""
+        ...
 
     async def update_asset(self, remote_id: str, snapshot: Snapshot) -> RemoteAsset: ...
 

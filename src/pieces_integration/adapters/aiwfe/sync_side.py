@@ -54,7 +54,14 @@ class AIWFESyncSide:
         asset = await self._client.get_asset(self._user_id, remote_id)
         return _remote(asset) if asset is not None else None
 
-    async def create_asset(self, asset_id: str, snapshot: Snapshot) -> RemoteAsset:
+    async def create_asset(
+        self,
+        asset_id: str,
+        snapshot: Snapshot,
+        *,
+        source: str | None = None,
+        source_id: str | None = None,
+    ) -> RemoteAsset:
         return _remote(await self._client.put_asset(self._user_id, asset_id, _write(snapshot)))
 
     async def update_asset(self, remote_id: str, snapshot: Snapshot) -> RemoteAsset:
