@@ -5,12 +5,56 @@ from __future__ import annotations
 import time
 from typing import Any
 
+import anyio
+import anyio.to_thread
 import jwt
 
-from pieces_integration.domain.errors import InvalidInput, Unauthorized
+from pieces_integration.domain.errors import DependencyUnavailable, InvalidInput, Unauthorized
 from pieces_integration.domain.model import Role
 
 _LEEWAY_SECONDS = 30
+_JWKS_TIMEOUT_SECONDS = 5.0
+_JWKS_LIFESPAN_SECONDS = 300.0
+
+
+class _JwksKeys:
+    """Signing keys from a JWKS URL, never fetched on the event loop.
+
+    PyJWKClient fetches with blocking urllib, so a fetch runs in a worker thread, bounded
+    in total by `timeout`. Its key set cache (`lifespan`, and its cooldown before an unknown
+    `kid` forces a refetch) is read on the loop, so a cached key costs no thread hop.
+    """
+
+    def __init__(self, url: str, *, timeout: float, lifespan: float) -> None:
+        self._client = jwt.PyJWKClient(url, lifespan=lifespan, timeout=timeout)
+        self._timeout = timeout
+
+    def _cached(self, kid: str) -> jwt.PyJWK | None:
+        cache = self._client.jwk_set_cache
+        jwk_set = cache.get() if cache is not None else None
+        if jwk_set is None:
+            return None
+        return next(
+            (k for k in jwk_set.keys if k.key_id == kid and k.public_key_use in ("sig", None)),
+            None,
+        )
+
+    async def key_for(self, token: str) -> Any:
+        kid = jwt.get_unverified_header(token).get("kid")
+        if not isinstance(kid, str) or not kid:
+            raise jwt.InvalidTokenError("the token names no key (kid)")
+        key = self._cached(kid)
+        if key is None:
+            try:
+                with anyio.fail_after(self._timeout):
+                    key = await anyio.to_thread.run_sync(
+                        self._client.get_signing_key, kid, abandon_on_cancel=True
+                    )
+            except (TimeoutError, jwt.PyJWKClientConnectionError) as exc:
+                raise DependencyUnavailable(
+                    "the identity provider's keys (JWKS) could not be fetched", upstream="jwks"
+                ) from exc
+        return key.key
 
 
 class JwtCodec:
@@ -22,6 +66,7 @@ class JwtCodec:
         secret: str | None = None,
         public_key: str | None = None,
         jwks_url: str | None = None,
+        jwks_timeout: float = _JWKS_TIMEOUT_SECONDS,
     ) -> None:
         if not (secret or public_key or jwks_url):
             raise RuntimeError("JwtCodec needs a secret, a public key or a JWKS URL")
@@ -29,7 +74,11 @@ class JwtCodec:
         self._audience = audience
         self._secret = secret
         self._public_key = public_key
-        self._jwks = jwt.PyJWKClient(jwks_url, cache_keys=True, timeout=5) if jwks_url else None
+        self._jwks = (
+            _JwksKeys(jwks_url, timeout=jwks_timeout, lifespan=_JWKS_LIFESPAN_SECONDS)
+            if jwks_url
+            else None
+        )
 
     @property
     def can_issue(self) -> bool:
@@ -52,10 +101,10 @@ class JwtCodec:
         }
         return jwt.encode(claims, self._secret, algorithm="HS256")
 
-    def verify(self, token: str) -> tuple[str, Role]:
+    async def verify(self, token: str) -> tuple[str, Role]:
         try:
             if self._jwks is not None:
-                key: Any = self._jwks.get_signing_key_from_jwt(token).key
+                key: Any = await self._jwks.key_for(token)
                 algorithms = ["RS256"]
             elif self._public_key is not None:
                 key, algorithms = self._public_key, ["RS256"]

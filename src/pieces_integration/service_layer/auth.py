@@ -51,7 +51,7 @@ class Authenticator:
             raise
 
     async def _by_jwt(self, token: str, meta: RequestMeta) -> Principal:
-        user_id, role = self._jwt.verify(token)
+        user_id, role = await self._jwt.verify(token)
         async with self._uow(readonly=True) as uow:
             user = await uow.users.get(user_id)
         if user is None or user.role is not role:
