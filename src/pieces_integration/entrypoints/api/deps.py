@@ -14,6 +14,9 @@ from pieces_integration.service_layer.auth import RequestMeta
 
 _bearer = HTTPBearer(auto_error=False, description="JWT, or an API key `pk_...`")
 _api_key = APIKeyHeader(name="X-API-Key", auto_error=False, description="API key `pk_...`")
+# The presented credentials, before anyone checks them (absent ones are None).
+BearerCredential = Annotated[HTTPAuthorizationCredentials | None, Security(_bearer)]
+ApiKeyCredential = Annotated[str | None, Security(_api_key)]
 
 
 def get_container(request: Request) -> Container:
@@ -33,8 +36,8 @@ async def current_principal(
     request: Request,
     response: Response,
     container: ContainerDep,
-    bearer: Annotated[HTTPAuthorizationCredentials | None, Security(_bearer)],
-    api_key: Annotated[str | None, Security(_api_key)],
+    bearer: BearerCredential,
+    api_key: ApiKeyCredential,
 ) -> Principal:
     principal = await container.authenticator.authenticate(
         bearer=bearer.credentials if bearer else None, api_key=api_key, meta=request_meta(request)

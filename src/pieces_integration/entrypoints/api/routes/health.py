@@ -1,14 +1,26 @@
-"""Liveness, readiness and metrics (spec 9.2, 9.1). No authentication, no per-user data."""
+"""Liveness, readiness and metrics (spec 9.2, 9.1). No per-user data.
+
+None needs authentication, except `/metrics` when `monitoring.metrics_require_auth` is set:
+then it takes a token or API key with the admin or service role (a scraper's key).
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Response
+from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 
-from pieces_integration.entrypoints.api.deps import ContainerDep
+from pieces_integration.domain.errors import Forbidden
+from pieces_integration.domain.model import Role
+from pieces_integration.entrypoints.api.deps import (
+    ApiKeyCredential,
+    BearerCredential,
+    ContainerDep,
+    request_meta,
+)
 from pieces_integration.entrypoints.api.errors import problem
+from pieces_integration.entrypoints.api.openapi import PROBLEM_RESPONSES
 from pieces_integration.observability.metrics import CONTENT_TYPE_LATEST
 from pieces_integration.service_layer.health import check_readiness
 
@@ -50,8 +62,29 @@ async def read_ready(container: ContainerDep) -> JSONResponse:
     )
 
 
-@router.get("/metrics", summary="Prometheus metrics", response_class=Response)
-async def read_metrics(container: ContainerDep) -> Response:
-    if not container.settings.monitoring.metrics_enabled:
+_METRICS_ROLES = frozenset({Role.ADMIN, Role.SERVICE})
+
+
+@router.get(
+    "/metrics",
+    summary="Prometheus metrics (admin or service credentials if metrics_require_auth is set)",
+    response_class=Response,
+    responses={code: PROBLEM_RESPONSES[code] for code in (401, 403, 404)},
+)
+async def read_metrics(
+    request: Request, container: ContainerDep, bearer: BearerCredential, api_key: ApiKeyCredential
+) -> Response:
+    monitoring = container.settings.monitoring
+    if not monitoring.metrics_enabled:
         return problem(404, "metrics are disabled by configuration")
+    if monitoring.metrics_require_auth:
+        principal = await container.authenticator.authenticate(
+            bearer=bearer.credentials if bearer else None,
+            api_key=api_key,
+            meta=request_meta(request),
+        )
+        if principal.role not in _METRICS_ROLES:
+            raise Forbidden(
+                "metrics need the admin or service role", details={"role": principal.role.value}
+            )
     return Response(container.metrics.render(), media_type=CONTENT_TYPE_LATEST)
