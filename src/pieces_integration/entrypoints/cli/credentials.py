@@ -4,6 +4,7 @@ last line so scripts can take them: `TOKEN=$(pieces-integration token create ...
 
 from __future__ import annotations
 
+import sys
 from datetime import timedelta
 
 import typer
@@ -42,8 +43,9 @@ def create_token(
     codec = _jwt_codec(settings)
     if not codec.can_issue:
         fail("tokens come from the identity provider when JWT_PUBLIC_KEY / JWKS_URL is set")
-    typer.echo(f"token for {user} ({role}), valid {ttl}s:", err=True)
-    typer.echo(codec.issue(user, _role(role), ttl_seconds=ttl))
+    chosen = _role(role)  # before any output: a bad role is one error line, nothing else
+    typer.echo(f"token for {user} ({chosen.value}), valid {ttl}s:", err=True)
+    typer.echo(codec.issue(user, chosen, ttl_seconds=ttl))
 
 
 @apikey_app.command("create")
@@ -55,6 +57,7 @@ def create_key(
 ) -> None:
     """Create an API key; it is shown once, on the last line."""
     settings = settings_or_exit()
+    chosen = _role(role)
     ensure_schema(settings)
     expires = utcnow() + timedelta(days=days) if days else None
 
@@ -62,7 +65,7 @@ def create_key(
         return await create_api_key(
             container.uow,
             user_id=user,
-            role=_role(role),
+            role=chosen,
             name=name,
             actor_id="cli",
             expires_at=expires,
@@ -73,9 +76,41 @@ def create_key(
     typer.echo(token)
 
 
+_KEY_COLUMNS = ("id", "user", "name", "role", "prefix", "created", "last used", "state")
+
+
+def key_row(key: ApiKey) -> tuple[str, ...]:
+    state = "active" if key.active else ("revoked" if key.revoked_at else "expired")
+    return (
+        key.id,
+        key.user_id,
+        key.name,
+        key.role.value,
+        key.prefix,
+        key.created_at.isoformat(timespec="seconds"),
+        key.last_used_at.isoformat(timespec="seconds") if key.last_used_at else "-",
+        state,
+    )
+
+
+def keys_table(rows: list[tuple[str, ...]]) -> Table:
+    """The terminal view: other columns fold to fit, the id column is never cut or folded
+    (`apikey revoke ID` needs it whole)."""
+    table = Table()
+    for name in _KEY_COLUMNS:
+        if name == "id":
+            width = max((len(row[0]) for row in rows), default=len(name))
+            table.add_column(name, no_wrap=True, min_width=width)
+        else:
+            table.add_column(name, overflow="fold")
+    for row in rows:
+        table.add_row(*row)
+    return table
+
+
 @apikey_app.command("list")
 def list_keys(user: str | None = typer.Option(None, "--user")) -> None:
-    """List API keys (never the secrets)."""
+    """List API keys (never the secrets). Tab-separated when the output is not a terminal."""
     settings = settings_or_exit()
     ensure_schema(settings)
 
@@ -83,20 +118,13 @@ def list_keys(user: str | None = typer.Option(None, "--user")) -> None:
         async with container.uow(readonly=True) as uow:
             return await uow.api_keys.list_keys(user)
 
-    table = Table("id", "user", "name", "role", "prefix", "created", "last used", "state")
-    for key in run_with_container(settings, work):
-        state = "active" if key.active else ("revoked" if key.revoked_at else "expired")
-        table.add_row(
-            key.id,
-            key.user_id,
-            key.name,
-            key.role.value,
-            key.prefix,
-            key.created_at.isoformat(timespec="seconds"),
-            key.last_used_at.isoformat(timespec="seconds") if key.last_used_at else "-",
-            state,
-        )
-    Console().print(table)
+    rows = [key_row(key) for key in run_with_container(settings, work)]
+    if not sys.stdout.isatty():
+        # Scripts and pipes: whole values, never cut to a terminal width.
+        for line in (_KEY_COLUMNS, *rows):
+            typer.echo("\t".join(line))
+        return
+    Console().print(keys_table(rows))
 
 
 @apikey_app.command("revoke")
