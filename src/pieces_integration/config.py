@@ -114,6 +114,12 @@ class IntelligenceSettings(BaseModel):
     min_relevance_score: float = Field(0.6, ge=0, le=1)
     max_suggestions: int = Field(10, ge=1, le=100)
     context_window_days: int = Field(30, ge=1)
+    # Embedded vector store maintenance (service_layer/vector_maintenance.py): optimise once
+    # a collection got this many point writes and writing paused this long, or at the latest
+    # this long after the threshold was crossed. Ignored with a Qdrant server.
+    vector_optimize_min_writes: int = Field(5_000, ge=1)
+    vector_optimize_quiet_seconds: float = Field(30.0, ge=0)
+    vector_optimize_max_delay_seconds: float = Field(600.0, ge=0)
 
 
 class MonitoringSettings(BaseModel):
