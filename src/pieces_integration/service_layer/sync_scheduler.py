@@ -39,16 +39,24 @@ class SyncScheduler:
     users: UserLister  # who is reconciled periodically (connected users)
     interval: float = 30.0
     jitter: float = 0.2  # fraction of the interval
-    debounce: float = 0.25
+    debounce: float = 0.1
     tick: float = 0.5
     concurrency: int = 4
+    # The periodic full reconciliation lists every side, so its cost grows with the library
+    # while a user's runs are serialised: changes announced meanwhile wait for it. Keep it
+    # to this share of the user's time (a 5 s full run recurs every 50 s, not every 30 s).
+    full_run_share: float = 0.1
     rng: random.Random = field(default_factory=random.Random)
     _due: dict[str, float] = field(default_factory=dict)
     _poked: dict[str, float] = field(default_factory=dict)
     _scopes: dict[str, Scope | None] = field(default_factory=dict)  # None: a full run
     _inflight: dict[str, asyncio.Task[SyncRun | None]] = field(default_factory=dict)
+    _full_cost: dict[str, float] = field(default_factory=dict)  # last full run's seconds
     _group: asyncio.TaskGroup | None = None
     _stop: asyncio.Event = field(default_factory=asyncio.Event)
+    # Set by a poke, a finished run and stop: the loop wakes at once instead of on its tick,
+    # so an announced change waits only for the debounce.
+    _wake: asyncio.Event = field(default_factory=asyncio.Event)
     _slots: asyncio.Semaphore | None = None
     started: asyncio.Event = field(default_factory=asyncio.Event)
 
@@ -62,15 +70,19 @@ class SyncScheduler:
 
     async def __aexit__(self, *exc: Any) -> None:
         self._stop.set()
+        self._wake.set()
         for task in list(self._inflight.values()):
             task.cancel()
         assert self._group is not None
         await self._group.__aexit__(None, None, None)
         self._group = None
 
-    def _next_due(self) -> float:
-        spread = self.interval * self.jitter
-        return time.monotonic() + self.interval + self.rng.uniform(-spread, spread)
+    def _next_due(self, user_id: str | None = None) -> float:
+        period = self.interval
+        if user_id is not None and self.full_run_share > 0:
+            period = max(period, self._full_cost.get(user_id, 0.0) / self.full_run_share)
+        spread = period * self.jitter
+        return time.monotonic() + period + self.rng.uniform(-spread, spread)
 
     def poke(
         self,
@@ -86,6 +98,7 @@ class SyncScheduler:
         make a scoped run; `full=True` (or any poke merged with one) reconciles everything.
         """
         self._poked.setdefault(user_id, time.monotonic() + self.debounce)
+        self._wake.set()
         if full:
             self._scopes[user_id] = None
             return
@@ -99,7 +112,7 @@ class SyncScheduler:
         self._scopes.pop(user_id, None)  # this full run covers what was asked
         run = await self.engine.sync_user(user_id, trigger=trigger)
         if user_id in self._due:
-            self._due[user_id] = self._next_due()
+            self._due[user_id] = self._next_due(user_id)
         return run
 
     def start(
@@ -128,18 +141,25 @@ class SyncScheduler:
     ) -> SyncRun | None:
         assert self._slots is not None
         async with self._slots:
+            started = time.monotonic()
             try:
-                return await self.engine.sync_user(user_id, trigger=trigger, join=join, scope=scope)
+                run = await self.engine.sync_user(user_id, trigger=trigger, join=join, scope=scope)
+                if scope is None:
+                    self._full_cost[user_id] = time.monotonic() - started
+                    if user_id in self._due:
+                        self._due[user_id] = self._next_due(user_id)
+                return run
             except LockUnavailable:
                 return None  # another replica is on it
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # a failing user never stops the others
                 log.warning("scheduled_sync_failed", user_id=user_id, error=repr(exc))
-                self._due[user_id] = self._next_due()
+                self._due[user_id] = self._next_due(user_id)
                 return None
             finally:
                 self._inflight.pop(user_id, None)
+                self._wake.set()  # a poke that arrived meanwhile can start now
 
     async def _loop(self) -> None:
         refresh_at = 0.0
@@ -155,12 +175,24 @@ class SyncScheduler:
                     self.start(user_id, trigger="event", scope=scope)
             for user_id, due in list(self._due.items()):
                 if due <= now and user_id not in self._inflight:
-                    self._due[user_id] = self._next_due()
+                    self._due[user_id] = self._next_due(user_id)
                     self.start(user_id, trigger="schedule")
-            try:
-                await asyncio.wait_for(self._stop.wait(), self.tick)
-            except TimeoutError:
-                pass
+            await self._sleep()
+
+    async def _sleep(self) -> None:
+        """Until the next tick, the next poke's debounce ends, or something wakes us."""
+        timeout = self.tick
+        now = time.monotonic()
+        for user_id, due in self._poked.items():
+            if user_id not in self._inflight:  # those wait for their run to finish
+                timeout = min(timeout, max(0.0, due - now))
+        self._wake.clear()
+        if timeout <= 0 or self._stop.is_set():
+            return
+        try:
+            await asyncio.wait_for(self._wake.wait(), timeout)
+        except TimeoutError:
+            pass
 
     async def _refresh(self) -> None:
         try:

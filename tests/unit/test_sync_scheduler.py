@@ -1,0 +1,108 @@
+"""The scheduler's timing: a poke starts a run after the debounce, not on the next tick."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from contextlib import asynccontextmanager
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+
+from pieces_integration.domain.model import Side, SyncRun
+from pieces_integration.service_layer.sync_scheduler import SyncScheduler
+
+pytestmark = pytest.mark.anyio
+
+
+class FakeEngine:
+    """Records each run (its scope and start time); a run lasts `duration` seconds."""
+
+    def __init__(self, duration: float = 0.0) -> None:
+        self.duration = duration
+        self.runs: list[tuple[str, Any, float]] = []
+        self.started = asyncio.Event()
+
+    async def sync_user(self, user_id: str, **options: Any) -> SyncRun:
+        self.runs.append((options.get("trigger", ""), options.get("scope"), time.monotonic()))
+        self.started.set()
+        await asyncio.sleep(self.duration)
+        return SyncRun(id=str(len(self.runs)), user_id=user_id, trigger="event")
+
+
+def no_outbox() -> Any:
+    @asynccontextmanager
+    async def uow(readonly: bool = False) -> Any:
+        async def due_users(now: object) -> list[str]:
+            return []
+
+        yield SimpleNamespace(outbox=SimpleNamespace(due_users=due_users))
+
+    return uow
+
+
+async def nobody() -> list[str]:
+    return []
+
+
+def scheduler(engine: FakeEngine) -> SyncScheduler:
+    # A tick far longer than the test: a run that starts at once was woken by the poke.
+    return SyncScheduler(
+        engine=engine,  # type: ignore[arg-type]
+        uow=no_outbox(),
+        users=nobody,
+        tick=30.0,
+        debounce=0.05,
+    )
+
+
+async def test_a_poke_starts_a_scoped_run_after_the_debounce_not_the_tick() -> None:
+    engine = FakeEngine()
+    async with scheduler(engine) as running:
+        await asyncio.sleep(0.05)  # the loop is asleep on its 30 s tick
+        poked_at = time.monotonic()
+        running.poke("alice", side=Side.PIECES, remote_ids={"p1"})
+        running.poke("alice", side=Side.PIECES, remote_ids={"p2"})  # coalesced
+        await asyncio.wait_for(engine.started.wait(), 5)
+    ((trigger, scope, started_at),) = engine.runs
+    assert trigger == "event" and scope == {Side.PIECES: {"p1", "p2"}}
+    assert 0.04 <= started_at - poked_at < 2.0
+
+
+async def test_a_poke_during_a_run_starts_another_as_soon_as_it_ends() -> None:
+    engine = FakeEngine(duration=0.3)
+    async with scheduler(engine) as running:
+        running.poke("alice")
+        await asyncio.wait_for(engine.started.wait(), 5)
+        running.poke("alice", side=Side.PIECES, remote_ids={"p9"})  # while it runs
+        engine.started.clear()
+        await asyncio.wait_for(engine.started.wait(), 5)
+    assert len(engine.runs) == 2
+    (_, _, first), (_, scope, second) = engine.runs
+    assert scope == {Side.PIECES: {"p9"}}
+    assert 0.3 <= second - first < 2.0  # after the first ended, not on the 30 s tick
+
+
+async def test_a_costly_full_reconciliation_recurs_less_often() -> None:
+    """A full run of 0.1 s with a 10% share recurs after >= 1 s, not after the 0.2 s
+    interval, so announced changes rarely wait behind one."""
+    engine = FakeEngine(duration=0.1)
+
+    async def alice() -> list[str]:
+        return ["alice"]
+
+    running = SyncScheduler(
+        engine=engine,  # type: ignore[arg-type]
+        uow=no_outbox(),
+        users=alice,
+        interval=0.2,
+        jitter=0.0,
+        tick=0.02,
+        full_run_share=0.1,
+    )
+    async with running:
+        await asyncio.sleep(1.6)
+    starts = [at for trigger, _, at in engine.runs if trigger == "schedule"]
+    assert len(starts) == 2, starts  # 0..0.2 s, then >= 1 s after the first ended
+    assert starts[1] - starts[0] >= 1.0
