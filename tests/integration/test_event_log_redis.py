@@ -71,3 +71,19 @@ async def test_the_tail_carries_every_append_in_order(redis_client: Any, redis_p
     assert got == sent
     heads = await log.heads(["a", "b", "nobody"])
     assert heads["a"] == sent[-2].id and heads["b"] == sent[-1].id and heads["nobody"] > 0
+
+
+async def test_purge_removes_the_users_keys_and_restarts_above_the_old_ids(
+    redis_client: Any, redis_prefix: str
+) -> None:
+    log = RedisEventLog(redis_client, prefix=redis_prefix)
+    old = [await log.append(event("alice", i)) for i in range(5)]
+    kept = await log.append(event("bob"))
+    await log.purge("alice")
+    await log.purge("alice")  # idempotent
+    keys = {key.decode() async for key in redis_client.scan_iter(match=f"{redis_prefix}*")}
+    assert not [key for key in keys if "alice" in key]
+    assert {f"{redis_prefix}evlog:seq:bob", f"{redis_prefix}evlog:stream:bob"} <= keys
+    assert (await log.read_after("alice", old[0].id)).reset
+    assert (await log.append(event("alice"))).id > old[-1].id
+    assert await log.head("bob") == kept.id

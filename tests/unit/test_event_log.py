@@ -76,3 +76,17 @@ async def test_the_tail_sees_every_user_and_reports_overflow() -> None:
             await log.append(event("alice", i))
         with pytest.raises(TailLost):
             await tail.get(0.1)
+
+
+async def test_purge_forgets_the_user_and_a_new_sequence_starts_above_the_old_ids() -> None:
+    log = MemoryEventLog(clock=itertools.count(1000).__next__)
+    old = [await log.append(event("alice", i)) for i in range(5)]
+    kept = await log.append(event("bob"))
+    await log.purge("alice")
+    await log.purge("alice")  # idempotent
+    await log.purge("nobody")
+    assert "alice" not in log._users  # the history (payloads) is gone
+    replay = await log.read_after("alice", old[0].id)
+    assert replay.reset and replay.events == [] and replay.head > old[-1].id
+    assert (await log.append(event("alice"))).id > old[-1].id
+    assert await log.head("bob") == kept.id

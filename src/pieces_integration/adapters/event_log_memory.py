@@ -114,6 +114,10 @@ class MemoryEventLog:
         start = len(log.ring) - (log.head - after)
         return Replay(list(log.ring)[max(0, start) :], reset=False, head=log.head)
 
+    async def purge(self, user_id: str) -> None:
+        # `_high_water` stays: a new sequence of this user still starts above the old ids.
+        self._users.pop(user_id, None)
+
     @asynccontextmanager
     async def tail(self) -> AsyncIterator[_MemoryTail]:
         tail = _MemoryTail(self._tail_size)

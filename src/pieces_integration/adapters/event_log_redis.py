@@ -151,6 +151,13 @@ class RedisEventLog:
         events = [LoggedEvent.from_wire(_text(fields[b"w"])) for _, fields in entries]
         return Replay(events, reset=False, head=events[-1].id if events else head)
 
+    async def purge(self, user_id: str) -> None:
+        # The stream holds the events' payloads (asset content): both keys go, not their TTL.
+        try:
+            await self._client.delete(*self._keys(user_id))
+        except redis.RedisError as exc:
+            raise DependencyUnavailable(f"event log purge failed: {exc}", upstream="redis") from exc
+
     @asynccontextmanager
     async def tail(self) -> AsyncIterator[_PubSubTail]:
         pubsub = self._client.pubsub()

@@ -106,4 +106,11 @@ class EventLog(Protocol):
         """Events appended from now on, by any producer, for all users."""
         ...
 
+    async def purge(self, user_id: str) -> None:
+        """Forget the user's history and sequence (user deletion); idempotent.
+
+        A later append or `head` starts a new sequence, above every id handed out before.
+        """
+        ...
+
     async def aclose(self) -> None: ...
