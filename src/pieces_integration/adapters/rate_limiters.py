@@ -7,6 +7,7 @@ from typing import Any
 
 import redis.asyncio as redis
 
+from pieces_integration.domain.errors import DependencyUnavailable
 from pieces_integration.domain.rate_limit import BucketState, Decision, capacity, take
 
 # KEYS[1] bucket hash; ARGV: per_minute, burst. Uses Redis' own clock so replicas agree.
@@ -45,9 +46,13 @@ class MemoryRateLimiter:
         self._buckets[key] = state
         return decision
 
+    async def forget(self, key: str) -> None:
+        self._buckets.pop(key, None)
+
 
 class RedisRateLimiter:
     def __init__(self, client: redis.Redis, *, prefix: str) -> None:
+        self._client = client
         self._prefix = prefix + "rl:"
         self._script: Any = client.register_script(_TAKE)
 
@@ -65,3 +70,11 @@ class RedisRateLimiter:
             reset_after=(cap - tokens) / rate,
             retry_after=0.0 if allowed else (1.0 - tokens) / rate,
         )
+
+    async def forget(self, key: str) -> None:
+        try:
+            await self._client.delete(self._prefix + key)
+        except redis.RedisError as exc:
+            raise DependencyUnavailable(
+                f"rate limit purge failed: {exc}", upstream="redis"
+            ) from exc
