@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from datetime import datetime
 from types import TracebackType
 from typing import Protocol, Self
@@ -88,6 +89,15 @@ class AuditRepository(Protocol):
         until: datetime | None = None,
         limit: int = 100,
     ) -> list[AuditEntry]: ...
+
+    async def scrub_user(self, user_id: str, *, keep_actions: Collection[str] = ()) -> int:
+        """Strip a deleted user's personal data from the log; returns the entries changed.
+
+        Entries about the user (except `keep_actions`) lose their details, target and ip
+        (details become `{"scrubbed": true}`); entries the user made about others lose the
+        ip. The action, time, actor and subject stay.
+        """
+        ...
 
 
 class OutboxRepository(Protocol):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import asdict
 from datetime import datetime
 from typing import Any
@@ -229,6 +230,10 @@ class SqlConnectionRepository:
         return [(row[0], ConnectionKind(row[1]), row[2]) for row in rows]
 
 
+# What is left of an audit entry's details once its user has been deleted.
+SCRUBBED: dict[str, Any] = {"scrubbed": True}
+
+
 class SqlAuditRepository:
     def __init__(self, connection: AsyncConnection) -> None:
         self._conn = connection
@@ -246,6 +251,22 @@ class SqlAuditRepository:
                 request_id=entry.request_id,
             )
         )
+
+    async def scrub_user(self, user_id: str, *, keep_actions: Collection[str] = ()) -> int:
+        about = sa.update(audit_log).where(audit_log.c.user_id == user_id)
+        if keep_actions:
+            about = about.where(audit_log.c.action.not_in(list(keep_actions)))
+        changed = await self._conn.execute(about.values(details=SCRUBBED, target=None, ip=None))
+        by = await self._conn.execute(
+            sa.update(audit_log)
+            .where(
+                audit_log.c.actor_id == user_id,
+                sa.or_(audit_log.c.user_id.is_(None), audit_log.c.user_id != user_id),
+                audit_log.c.ip.is_not(None),
+            )
+            .values(ip=None)
+        )
+        return int(changed.rowcount or 0) + int(by.rowcount or 0)
 
     async def entries(
         self,
