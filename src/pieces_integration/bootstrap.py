@@ -232,7 +232,7 @@ def bootstrap(
             env=settings.env,
             data_dir=settings.data_dir,
         ),
-        privacy=PrivacyService(uow, cache),
+        privacy=PrivacyService(uow, cache, event_log=event_log, rate_limiter=rate_limiter),
         health_checks=checks,
     )
     for closer in closers:

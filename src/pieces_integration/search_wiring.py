@@ -79,6 +79,16 @@ def wire_search(container: Container) -> None:
         await queue.purge_user(user_id)
         if index.opened:
             await index.store.delete_user(user_id)
+            return
+        # This process does not serve search (the runtime has not opened the store): open it
+        # just for the purge, never skip it. Where another process holds it (the embedded
+        # store is single-process) this raises, and privacy keeps the user for a retry.
+        store = _store(container)
+        try:
+            await store.open()
+            await store.delete_user(user_id)
+        finally:
+            await store.close()
 
     container.privacy.purge_hooks.append(purge_user)
 

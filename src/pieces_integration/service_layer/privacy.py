@@ -2,20 +2,28 @@
 
 The export is one JSON document, streamed so a library of any size never sits in memory.
 Import restores exactly what was exported (ids, versions, timestamps, sync links).
-Deletion removes the user from the database, the cache and every registered index (the
-vector store registers itself); the audit record of the deletion stays.
+Deletion removes the user from the database, the cache, the event log, the rate limiter and
+every registered index (the vector store registers itself); the audit record of the deletion
+stays, and the user's other audit entries keep only who did what and when.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any
 
 from pieces_integration.domain.auth import Principal, ensure_can_write, resolve_user
-from pieces_integration.domain.errors import Conflict, InvalidInput, NotFound
+from pieces_integration.domain.errors import (
+    Conflict,
+    DependencyUnavailable,
+    InvalidInput,
+    NotFound,
+    UpstreamError,
+)
 from pieces_integration.domain.model import (
     AIWFEContextState,
     Asset,
@@ -33,7 +41,9 @@ from pieces_integration.domain.model import (
     utcnow,
 )
 from pieces_integration.domain.queries import AssetQuery
+from pieces_integration.ports.event_log import EventLog
 from pieces_integration.ports.infrastructure import Cache
+from pieces_integration.ports.rate_limit import RateLimiter
 from pieces_integration.ports.storage import UnitOfWorkFactory
 from pieces_integration.service_layer.events import asset_payload, to_jsonable
 
@@ -42,6 +52,8 @@ EXPORT_VERSION = 1
 _PAGE = 500
 
 UserPurgeHook = Callable[[str], Awaitable[object]]
+
+log = logging.getLogger(__name__)
 
 
 def _dt(value: Any) -> datetime | None:
@@ -61,6 +73,8 @@ def user_cache_prefix(user_id: str) -> str:
 class PrivacyService:
     uow: UnitOfWorkFactory
     cache: Cache
+    event_log: EventLog | None = None
+    rate_limiter: RateLimiter | None = None
     purge_hooks: list[UserPurgeHook] = field(default_factory=list)
 
     # --- consent -------------------------------------------------------------------------
@@ -198,20 +212,62 @@ class PrivacyService:
     # --- deletion ------------------------------------------------------------------------
 
     async def delete(self, principal: Principal, user_id: str) -> None:
+        """Purge the user everywhere. Safe to retry after any failure.
+
+        The stores outside the database are purged first (every purge is idempotent): if one
+        fails, the user is still there and the DELETE is simply retried. Then the rows go, in
+        one transaction with the deletion record, and the outside stores are purged once more
+        for whatever a concurrent request wrote meanwhile. Should that last step fail, a retried
+        DELETE of the now absent user still purges them before answering 404.
+        """
         ensure_can_write(principal)
         owner = resolve_user(principal, user_id)
+        async with self.uow(readonly=True) as uow:
+            exists = await uow.users.get(owner) is not None
+            key_ids = [key.id for key in await uow.api_keys.list_keys(owner)]
+        await self._purge_outside(owner, key_ids, deleted=not exists)
+        if not exists:
+            raise NotFound("user", owner)
         async with self.uow() as uow:
-            if await uow.users.get(owner) is None:
+            if await uow.users.get(owner) is None:  # a concurrent DELETE won
                 raise NotFound("user", owner)
+            key_ids += [k.id for k in await uow.api_keys.list_keys(owner) if k.id not in key_ids]
             await uow.purger.purge(owner)  # rows without a foreign key to users
+            # The audit log outlives the user (accountability: who deleted their assets,
+            # changed their role, failed to sign in as them), but what it quotes of theirs
+            # (asset names, consent choices, addresses) is their data: scrub, don't delete.
+            # Earlier deletion records of the same id hold nothing personal and stay whole.
+            await uow.audit.scrub_user(owner, keep_actions={"user_deleted"})
             await uow.users.delete(owner)  # cascades to everything else
             await uow.audit.add(
                 AuditEntry("user_deleted", actor_id=principal.user_id, user_id=owner)
             )
             await uow.commit()
-        await self.cache.delete_prefix(user_cache_prefix(owner))
-        for hook in self.purge_hooks:
-            await hook(owner)
+        await self._purge_outside(owner, key_ids, deleted=True)
+
+    async def _purge_outside(self, owner: str, key_ids: list[str], *, deleted: bool) -> None:
+        """Cache, event log, rate-limit buckets and the registered indexes (vectors)."""
+        buckets = [Principal(owner, Role.USER, "jwt").rate_limit_key] + [
+            Principal(owner, Role.USER, "api_key", key_id=key_id).rate_limit_key
+            for key_id in key_ids
+        ]
+        try:
+            await self.cache.delete_prefix(user_cache_prefix(owner))
+            if self.event_log is not None:
+                await self.event_log.purge(owner)
+            if self.rate_limiter is not None:
+                for bucket in buckets:
+                    await self.rate_limiter.forget(bucket)
+            for hook in self.purge_hooks:
+                await hook(owner)
+        except Exception as exc:
+            log.warning("purging user %s outside the database failed: %r", owner, exc)
+            state = "deleted, but some of its data remains" if deleted else "kept"
+            upstream = exc.upstream if isinstance(exc, UpstreamError) else "purge"
+            raise DependencyUnavailable(
+                f"purging the user's data failed; the user is {state}: retry the DELETE",
+                upstream=upstream,
+            ) from exc
 
 
 def _parse(
