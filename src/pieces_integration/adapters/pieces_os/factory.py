@@ -12,7 +12,11 @@ import httpx
 
 from pieces_integration.adapters.pieces_os.client import ClientSettings, PiecesOSClient
 from pieces_integration.adapters.pieces_os.streams import ReconnectingIdentifierStream
-from pieces_integration.adapters.pieces_os.transport import HttpxPiecesTransport, ssl_context
+from pieces_integration.adapters.pieces_os.transport import (
+    STREAM_OPEN_TIMEOUT,
+    HttpxPiecesTransport,
+    ssl_context,
+)
 from pieces_integration.ports.pieces import (
     EndpointGuard,
     IdentifierEvent,
@@ -46,7 +50,16 @@ class DirectPiecesOSFactory:
         )
         # Checked again at connect time, and the checked address is the one we dial.
         pin = await self._guard.check(url) if self._guard is not None else None
-        transport = HttpxPiecesTransport(client, url, guard=self._guard, pin=pin, tls=self._tls)
+        transport = HttpxPiecesTransport(
+            client,
+            url,
+            guard=self._guard,
+            pin=pin,
+            tls=self._tls,
+            # The call timeout bounds opening the stream too (a hung Pieces OS must not hold a
+            # reconnect attempt longer than any other call), but never beyond the usual 10 s.
+            stream_open_timeout=min(self._settings.timeout, STREAM_OPEN_TIMEOUT),
+        )
         return PiecesOSClient(transport, settings=self._settings, api_key=api_key)
 
 

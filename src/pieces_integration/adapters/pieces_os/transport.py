@@ -19,6 +19,7 @@ from urllib.parse import urljoin, urlsplit
 
 import httpx
 import websockets
+from websockets.asyncio.client import ClientConnection
 from websockets.asyncio.client import connect as ws_connect
 
 from pieces_integration.domain.connection_state import FailureKind
@@ -27,14 +28,17 @@ from pieces_integration.domain.errors import PiecesOSUnavailable, UnsafeEndpoint
 from pieces_integration.ports.pieces import EndpointGuard, SafeEndpoint, TransportResponse
 
 MAX_REDIRECTS = 3
+STREAM_OPEN_TIMEOUT = 10.0  # seconds to open a WebSocket, unless the caller says otherwise
 
 
 def unavailable(kind: FailureKind, message: str, **details: Any) -> PiecesOSUnavailable:
     return PiecesOSUnavailable(message, kind=kind.value, **details)
 
 
-def timeout_error(message: str) -> UpstreamTimeout:
-    return UpstreamTimeout(message, upstream="pieces_os", kind=FailureKind.NETWORK.value)
+def timeout_error(message: str, kind: FailureKind) -> UpstreamTimeout:
+    """No connection in time is the network (spec 8.4 "network"); a connection that Pieces OS
+    accepted but did not answer on in time is Pieces OS itself ("service unavailable")."""
+    return UpstreamTimeout(message, upstream="pieces_os", kind=kind.value)
 
 
 def ssl_context(
@@ -79,6 +83,18 @@ def _pinned(url: str, pin: SafeEndpoint | None) -> tuple[str, dict[str, str], di
     return parts._replace(netloc=netloc).geturl(), {"Host": parts.netloc}, extensions
 
 
+class _TrackedConnect(ws_connect):
+    """websockets' `connect` that notes when the TCP (and TLS) connection is up, so an open
+    timeout can be told apart: before it, the network; after it, Pieces OS not answering."""
+
+    tcp_connected = False
+
+    async def open_tcp_connection(self) -> ClientConnection:
+        connection = await super().open_tcp_connection()
+        self.tcp_connected = True
+        return connection
+
+
 class HttpxPiecesTransport:
     def __init__(
         self,
@@ -88,7 +104,7 @@ class HttpxPiecesTransport:
         guard: EndpointGuard | None = None,
         pin: SafeEndpoint | None = None,
         tls: ssl.SSLContext | None = None,
-        stream_open_timeout: float = 10.0,
+        stream_open_timeout: float = STREAM_OPEN_TIMEOUT,
     ) -> None:
         self._client = client
         self.base_url = base_url.rstrip("/")
@@ -122,8 +138,16 @@ class HttpxPiecesTransport:
                     follow_redirects=False,
                     extensions=extensions,
                 )
+            except httpx.ConnectTimeout as exc:
+                raise timeout_error(
+                    f"could not connect to Pieces OS at {self.base_url} in time",
+                    FailureKind.NETWORK,
+                ) from exc
             except httpx.TimeoutException as exc:
-                raise timeout_error(f"Pieces OS did not answer {method} {path} in time") from exc
+                raise timeout_error(
+                    f"Pieces OS did not answer {method} {path} in time",
+                    FailureKind.SERVICE_UNAVAILABLE,
+                ) from exc
             except httpx.ConnectError as exc:
                 # Refused: the machine answered but nothing listens (Pieces OS not running).
                 # Anything else (no route, DNS) is the network between us and it.
@@ -179,18 +203,26 @@ class HttpxPiecesTransport:
             pinned = {"host": address, "port": self._pin.port}
             if secure:
                 pinned["server_hostname"] = self._pin.host
+        opening = _TrackedConnect(
+            url,
+            open_timeout=self._stream_open_timeout,
+            ssl=self._tls if secure else None,
+            max_size=None,
+            ping_interval=20,
+            ping_timeout=20,
+            **pinned,
+        )
         try:
-            connection = await ws_connect(
-                url,
-                open_timeout=self._stream_open_timeout,
-                ssl=self._tls if secure else None,
-                max_size=None,
-                ping_interval=20,
-                ping_timeout=20,
-                **pinned,
-            )
+            connection = await opening
         except TimeoutError as exc:
-            raise timeout_error(f"Pieces OS stream {path} did not open in time") from exc
+            if opening.tcp_connected:
+                raise timeout_error(
+                    f"Pieces OS did not answer the stream {path} handshake in time",
+                    FailureKind.SERVICE_UNAVAILABLE,
+                ) from exc
+            raise timeout_error(
+                f"could not connect to Pieces OS stream {path} in time", FailureKind.NETWORK
+            ) from exc
         except ConnectionRefusedError as exc:
             raise unavailable(FailureKind.NOT_RUNNING, f"cannot connect to {url}") from exc
         except websockets.InvalidStatus as exc:
