@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -33,6 +34,7 @@ from pieces_integration.domain.errors import (
     PiecesOSUnavailable,
     Unauthorized,
     UpstreamError,
+    UpstreamTimeout,
 )
 from pieces_integration.domain.model import Connection, ConnectionKind, new_id, utcnow
 from pieces_integration.domain.secrets import connection_secret_binding
@@ -145,6 +147,8 @@ class LiveConnection:
     stream: Any = None
     info: PiecesInfo | None = None
     events: list[ConnectionStateChanged] = field(default_factory=list)
+    # Set when the user's connect failed before any stream ran: how "Retry" connects again.
+    redial: Callable[[], Awaitable[ConnectionResult]] | None = None
 
     async def emit(self, event: ConnectionStateChanged) -> None:
         self.events.append(event)
@@ -157,11 +161,15 @@ class LiveConnection:
     async def opened(self) -> None:
         if self.machine.state is ConnectionState.CONNECTING:
             # Back after an interruption: Pieces OS may have restarted and forgotten our
-            # application, so register again before calling it connected. If that fails the
-            # stream is still useful; later calls will surface the problem.
+            # application, so register again before calling it connected. If Pieces OS cannot
+            # answer (5xx, timeout, refused) this attempt failed like any other, with that
+            # failure's message, and the stream retries; any other refusal is logged and the
+            # stream, still useful, carries on.
             if self.client is not None:
                 try:
                     await self.client.connect()
+                except (PiecesOSUnavailable, UpstreamTimeout):
+                    raise
                 except PiecesIntegrationError as exc:
                     log.warning("pieces_reregister_failed", user_id=self.user_id, error=repr(exc))
             await self.emit(self.machine.succeeded())
@@ -363,6 +371,18 @@ async def _connect(
     except (UpstreamError, Unauthorized, NotFound) as exc:
         if client is not None:
             await client.aclose()
+        live.redial = functools.partial(
+            connect_pieces,
+            user_id,
+            url,
+            api_key=api_key,
+            preferences=preferences,
+            guard=guard,
+            factory=factory,
+            store=store,
+            connections=connections,
+            encrypt=encrypt,
+        )
         kind = failure_kind_of(exc)
         event = live.machine.give_up(kind, exc.message)
         await live.emit(event)
@@ -407,13 +427,20 @@ async def _connect(
 
 
 async def retry_pieces(user_id: str, connections: PiecesConnections) -> ConnectionStatus | None:
-    """Manual retry after `connection_failed` ("Retry Connection" in spec 8.4)."""
+    """Manual retry after `connection_failed` ("Retry Connection" in spec 8.4): the stream of
+    a lost connection tries again now; a connect that failed outright is made again."""
     live = connections.get(user_id)
-    if live is None or live.stream is None:
+    if live is None:
         return None
     if live.machine.state is ConnectionState.CONNECTION_FAILED:
-        await live.emit(live.machine.manual_retry())
-        live.stream.retry_now()
+        if live.stream is not None:
+            await live.emit(live.machine.manual_retry())
+            live.stream.retry_now()
+        elif live.redial is not None:
+            await live.redial()
+            live = connections.get(user_id) or live
+    elif live.stream is None:
+        return None
     return _status_from_live(None, live)
 
 
