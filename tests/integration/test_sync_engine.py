@@ -238,9 +238,9 @@ async def test_a_lost_create_record_on_an_id_keeping_side_is_not_duplicated(worl
 async def test_an_edit_committed_during_a_run_is_left_for_the_next_scoped_run(
     world: World,
 ) -> None:
-    """A run settles only the outbox messages it saw when it began: an API edit committed
-    while it lists the sides keeps its message, so the scoped run that edit pokes pushes it
-    (instead of the change waiting for the next full reconciliation)."""
+    """A run settles only the outbox messages it saw before it read its state: an API edit
+    committed while it pushes keeps its message, so the scoped run that edit pokes pushes
+    it (instead of the change waiting for the next full reconciliation)."""
     from pieces_integration.adapters.event_log_memory import MemoryEventLog
     from pieces_integration.adapters.memory import MemoryEventBus
     from pieces_integration.domain.assets import AssetDraft, AssetLimits
@@ -248,31 +248,71 @@ async def test_an_edit_committed_during_a_run_is_left_for_the_next_scoped_run(
     from pieces_integration.domain.model import Role
     from pieces_integration.service_layer.assets import AssetService
 
-    pid = world.pieces.user_creates(snap())
+    edited_here = world.pieces.user_creates(snap())
+    edited_there = world.pieces.user_creates(snap("other = 1\n", name="o"))
     await world.sync()
-    (local,) = await world.local()
     async with world.uow(readonly=True) as uow:
-        found = await uow.assets.find_by_remote_id("alice", Side.PIECES, pid)
+        found = await uow.assets.find_by_remote_id("alice", Side.PIECES, edited_here)
     assert found is not None
     service = AssetService(
         world.uow, EventPublisher(MemoryEventBus(), MemoryEventLog()), AssetLimits()
     )
     alice = Principal("alice", Role.USER, "jwt")
     edited = BASE.replace("a = 1", "a = 9")
-    listing = world.pieces.list_assets
+    world.pieces.user_edits(edited_there, snap("other = 2\n", name="o"))
+    push_to_aiwfe = world.aiwfe.update_asset
 
-    async def list_while_the_user_edits() -> list[RemoteAsset]:
-        items = await listing()
+    async def push_while_the_user_edits(remote_id: str, snapshot: Snapshot) -> RemoteAsset:
         await service.update(alice, found.id, AssetDraft(content=edited), full=False)
-        return items
+        return await push_to_aiwfe(remote_id, snapshot)
 
-    world.pieces.list_assets = list_while_the_user_edits  # type: ignore[method-assign]
+    world.aiwfe.update_asset = push_while_the_user_edits  # type: ignore[method-assign]
     await world.sync()
-    world.pieces.list_assets = listing  # type: ignore[method-assign]
+    world.aiwfe.update_asset = push_to_aiwfe  # type: ignore[method-assign]
     async with world.uow(readonly=True) as uow:
         waiting = [m.operation for m in await uow.outbox.pending_for("alice", target="pieces")]
     assert waiting == ["asset.update"]
     # What the API's poke starts: a scoped run with nothing announced.
     await world.engine.sync_user("alice", scope={})
-    assert world.pieces.snapshots()[0].content == edited
-    assert local.content == BASE
+    assert edited in [s.content for s in world.pieces.snapshots()]
+    await world.converged()
+
+
+async def test_a_full_run_gives_way_while_listing_and_records_nothing(world: World) -> None:
+    import asyncio
+
+    world.pieces.user_creates(snap())
+    gate = asyncio.Event()
+    listing = world.pieces.list_assets
+
+    async def slow_listing() -> list[RemoteAsset]:
+        await gate.wait()
+        return await listing()
+
+    world.pieces.list_assets = slow_listing  # type: ignore[method-assign]
+    interrupt = asyncio.Event()
+    running = asyncio.ensure_future(
+        world.engine.sync_user("alice", trigger="schedule", interrupt=interrupt)
+    )
+    await asyncio.sleep(0.05)
+    interrupt.set()
+    gave_way = await asyncio.wait_for(running, 5)
+    assert gave_way.status == "interrupted"
+    async with world.uow(readonly=True) as uow:
+        assert await uow.sync_runs.latest("alice") is None  # nothing recorded
+    assert world.aiwfe.assets == {} and await world.local() == []
+
+    # Someone awaiting the same run (an API request joined it): it does not give way.
+    interrupt = asyncio.Event()
+    running = asyncio.ensure_future(
+        world.engine.sync_user("alice", trigger="schedule", interrupt=interrupt)
+    )
+    await asyncio.sleep(0.05)
+    joiner = asyncio.ensure_future(world.engine.sync_user("alice"))
+    await asyncio.sleep(0.05)
+    interrupt.set()
+    gate.set()
+    finished = await asyncio.wait_for(running, 5)
+    assert finished.status == "completed"
+    assert (await asyncio.wait_for(joiner, 5)).id == finished.id
+    assert len(await world.converged()) == 1

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable
 from contextlib import asynccontextmanager
 from types import SimpleNamespace
 from typing import Any
@@ -23,6 +24,13 @@ class FakeEngine:
         self.duration = duration
         self.runs: list[tuple[str, Any, float]] = []
         self.started = asyncio.Event()
+
+    async def until(self, condition: Callable[[], bool]) -> None:
+        """Wait (at most 5 s) until `condition` holds after some run started."""
+        async with asyncio.timeout(5):
+            while not condition():
+                self.started.clear()
+                await self.started.wait()
 
     async def sync_user(self, user_id: str, **options: Any) -> SyncRun:
         self.runs.append((options.get("trigger", ""), options.get("scope"), time.monotonic()))
@@ -106,3 +114,60 @@ async def test_a_costly_full_reconciliation_recurs_less_often() -> None:
     starts = [at for trigger, _, at in engine.runs if trigger == "schedule"]
     assert len(starts) == 2, starts  # 0..0.2 s, then >= 1 s after the first ended
     assert starts[1] - starts[0] >= 1.0
+
+
+class InterruptibleEngine(FakeEngine):
+    """A full run lists for `duration` seconds unless its interrupt is set first."""
+
+    async def sync_user(self, user_id: str, **options: Any) -> SyncRun:
+        interrupt: asyncio.Event | None = options.get("interrupt")
+        trigger, scope = options.get("trigger", ""), options.get("scope")
+        self.runs.append((trigger, scope, time.monotonic()))
+        self.started.set()
+        if scope is None:
+            try:
+                await asyncio.wait_for((interrupt or asyncio.Event()).wait(), self.duration)
+                return SyncRun(id="x", user_id=user_id, trigger=trigger, status="interrupted")
+            except TimeoutError:
+                pass
+        else:
+            await asyncio.sleep(0.01)
+        return SyncRun(id=str(len(self.runs)), user_id=user_id, trigger=trigger)
+
+
+async def test_a_periodic_full_run_gives_way_to_a_poke_and_comes_back() -> None:
+    engine = InterruptibleEngine(duration=0.5)
+
+    async def alice() -> list[str]:
+        return ["alice"]
+
+    running = SyncScheduler(
+        engine=engine,  # type: ignore[arg-type]
+        uow=no_outbox(),
+        users=alice,
+        interval=0.05,
+        jitter=0.0,
+        tick=0.02,
+        debounce=0.01,
+        full_run_share=0.0,
+        retry_after_giving_way=0.1,
+        max_give_way=2,
+    )
+    async with running:
+        await asyncio.wait_for(engine.started.wait(), 5)  # the first full run is listing
+        for _ in range(3):  # poke each full run while it lists
+            poked_at = time.monotonic()
+            running.poke("alice", side=Side.PIECES, remote_ids={"p"})
+            await engine.until(
+                lambda since=poked_at: any(t == "event" and at >= since for t, _, at in engine.runs)
+            )
+            await engine.until(lambda: engine.runs[-1][0] == "schedule")
+        await asyncio.sleep(0.7)
+    kinds = [trigger for trigger, _, _ in engine.runs]
+    # Twice the full run gave way (max_give_way=2), each time the scoped run went first;
+    # the third full run was not interruptible, so its poke waited for it to finish.
+    assert kinds[:6] == ["schedule", "event", "schedule", "event", "schedule", "event"]
+    third_full, after = engine.runs[4][2], engine.runs[5][2]
+    assert after - third_full >= 0.45
+    first_event = engine.runs[1][2] - engine.runs[0][2]
+    assert first_event < 0.4  # did not wait for the 0.5 s listing

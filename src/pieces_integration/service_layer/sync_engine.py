@@ -124,6 +124,7 @@ class SyncEngine:
     # Called with the assets a run brought in or changed from Pieces (to look for TODOs).
     after_pull: Callable[[list[Asset]], Awaitable[None]] | None = None
     _running: dict[str, asyncio.Future[SyncRun]] = field(default_factory=dict)
+    _joined: set[str] = field(default_factory=set)  # users whose run someone else awaits
 
     def _progress(self, user_id: str, phase: str, done: int, total: int) -> None:
         if self.on_progress is not None:
@@ -141,6 +142,7 @@ class SyncEngine:
         trigger: str = "manual",
         join: bool = True,
         scope: Scope | None = None,
+        interrupt: asyncio.Event | None = None,
     ) -> SyncRun:
         """Run (or join) the user's sync and return its result.
 
@@ -151,14 +153,24 @@ class SyncEngine:
 
         With `join=False` a run already going on another replica raises LockUnavailable
         instead of being waited for (what the scheduler wants).
+
+        `interrupt` (the scheduler's periodic full run): when it is set while the sides are
+        still being listed, and nobody else awaits this run, the run gives way before it
+        has written anything and returns a record with status "interrupted" that is never
+        stored, so a change announced meanwhile is not kept waiting behind a whole listing.
         """
         running = self._running.get(user_id)
         if running is not None:
-            return await asyncio.shield(running)
+            self._joined.add(user_id)
+            result = await asyncio.shield(running)
+            if result.status != INTERRUPTED:
+                return result
+            return await self.sync_user(user_id, trigger=trigger, join=join, scope=scope)
         future: asyncio.Future[SyncRun] = asyncio.get_running_loop().create_future()
         self._running[user_id] = future
+        self._joined.discard(user_id)
         try:
-            result = await self._locked(user_id, trigger, join, scope)
+            result = await self._locked(user_id, trigger, join, scope, interrupt)
         except BaseException as exc:
             future.set_exception(exc)
             future.exception()  # joiners re-raise it; mark it retrieved for the loop
@@ -168,12 +180,20 @@ class SyncEngine:
             return result
         finally:
             del self._running[user_id]
+            self._joined.discard(user_id)
 
-    async def _locked(self, user_id: str, trigger: str, join: bool, scope: Scope | None) -> SyncRun:
+    async def _locked(
+        self,
+        user_id: str,
+        trigger: str,
+        join: bool,
+        scope: Scope | None,
+        interrupt: asyncio.Event | None = None,
+    ) -> SyncRun:
         name = f"sync:{user_id}"
         try:
             async with self.locks.hold(name, ttl=LOCK_TTL, wait=0):
-                return await self._run(user_id, trigger, scope)
+                return await self._run(user_id, trigger, scope, interrupt)
         except LockUnavailable:
             if not join:
                 raise
@@ -187,34 +207,41 @@ class SyncEngine:
 
     # --- one run ---------------------------------------------------------------------------
 
-    async def _run(self, user_id: str, trigger: str, scope: Scope | None) -> SyncRun:
+    async def _run(
+        self,
+        user_id: str,
+        trigger: str,
+        scope: Scope | None,
+        interrupt: asyncio.Event | None = None,
+    ) -> SyncRun:
         started = time.perf_counter()
         run = _Run(SyncRun(id=new_id(), user_id=user_id, trigger=trigger, status="in_progress"))
-        async with self.uow() as uow:
+        errors = run.record.errors
+        async with self.uow(readonly=True) as uow:
             user = await uow.users.get(user_id)
-            if user is None:
-                raise NotFound("user", user_id)
+        if user is None:
+            raise NotFound("user", user_id)
+        sides = await self.sides(user_id) if user.consent.asset_sync else {}
+        remote: dict[Side, dict[str, RemoteAsset]] | None = {}
+        if sides:
+            remote = await self._fetch_sides(user_id, sides, scope, errors, interrupt)
+            if remote is None:  # gave way before writing anything: nothing to record
+                run.record.status = INTERRUPTED
+                return run.record
+        async with self.uow() as uow:
             await uow.sync_runs.add(run.record)
+            # Read before the state below: every message seen here has its change in it.
             run.seen_messages = {
                 m.id for m in await uow.outbox.pending_for(user_id) if m.id is not None
             }
             await uow.commit()
-        errors = run.record.errors
         if not user.consent.asset_sync:
             errors.append(SyncError("consent", "asset sync is turned off", severity="warning"))
             return await self._finish(run, started)
-        sides = await self.sides(user_id)
         if not sides:
             errors.append(SyncError("not_connected", "no side is connected", severity="warning"))
             return await self._finish(run, started)
-        remote: dict[Side, dict[str, RemoteAsset]] = {}
-        for side, client in sides.items():
-            try:
-                remote[side] = await _fetch(
-                    client, None if scope is None else scope.get(side, set())
-                )
-            except Exception as exc:  # one side down never stops the other (spec 8.4)
-                errors.append(_side_error(side, "list", exc))
+        assert remote is not None
         if scope is None:
             state = await load_state(self.uow, user_id)
         else:  # a scoped run reads only what it can touch: fast in a large library
@@ -238,6 +265,48 @@ class SyncEngine:
                 errors.append(_side_error(side, "push", exc))
         run.record.status = "failed" if len(remote) == 0 else "completed"
         return await self._finish(run, started)
+
+    async def _fetch_sides(
+        self,
+        user_id: str,
+        sides: dict[Side, SyncSide],
+        scope: Scope | None,
+        errors: list[SyncError],
+        interrupt: asyncio.Event | None,
+    ) -> dict[Side, dict[str, RemoteAsset]] | None:
+        """List (or, scoped, read) every side at once; None if interrupted first."""
+        tasks = {
+            side: asyncio.ensure_future(
+                _fetch(client, None if scope is None else scope.get(side, set()))
+            )
+            for side, client in sides.items()
+        }
+        try:
+            if interrupt is not None:
+                everything = asyncio.ensure_future(asyncio.wait(list(tasks.values())))
+                waiter = asyncio.ensure_future(interrupt.wait())
+                try:
+                    await asyncio.wait({everything, waiter}, return_when=asyncio.FIRST_COMPLETED)
+                finally:
+                    waiter.cancel()
+                    everything.cancel()
+                if interrupt.is_set() and user_id not in self._joined:
+                    if not all(task.done() for task in tasks.values()):
+                        log.info("sync_gave_way", user_id=user_id)
+                        return None
+            remote: dict[Side, dict[str, RemoteAsset]] = {}
+            for side, task in tasks.items():
+                try:
+                    remote[side] = await task
+                except Exception as exc:  # one side down never stops the other (spec 8.4)
+                    errors.append(_side_error(side, "list", exc))
+            return remote
+        finally:
+            for task in tasks.values():
+                if not task.done():
+                    task.cancel()
+                elif not task.cancelled():
+                    task.exception()  # retrieved: an abandoned failure is not an error
 
     async def _finish(self, run: _Run, started: float) -> SyncRun:
         record = run.record
@@ -712,6 +781,7 @@ class SyncEngine:
 
 
 Scope = dict[Side, set[str]]  # remote ids per side that a run looks at (None: everything)
+INTERRUPTED = "interrupted"  # a run that gave way before writing anything; never stored
 CREATE_CONCURRENCY = 8
 
 

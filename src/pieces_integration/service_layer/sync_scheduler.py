@@ -25,7 +25,7 @@ import structlog
 from pieces_integration.domain.model import Side, SyncRun, utcnow
 from pieces_integration.ports.infrastructure import LockUnavailable
 from pieces_integration.ports.storage import UnitOfWorkFactory
-from pieces_integration.service_layer.sync_engine import Scope, SyncEngine
+from pieces_integration.service_layer.sync_engine import INTERRUPTED, Scope, SyncEngine
 
 log = structlog.get_logger(__name__)
 
@@ -46,12 +46,19 @@ class SyncScheduler:
     # while a user's runs are serialised: changes announced meanwhile wait for it. Keep it
     # to this share of the user's time (a 5 s full run recurs every 50 s, not every 30 s).
     full_run_share: float = 0.1
+    # A periodic full run still listing the sides gives way to a poke (it has written
+    # nothing yet) and starts again this many seconds later; after `max_give_way` in a row
+    # it runs to the end regardless, so a busy user is still reconciled.
+    retry_after_giving_way: float = 2.0
+    max_give_way: int = 3
     rng: random.Random = field(default_factory=random.Random)
     _due: dict[str, float] = field(default_factory=dict)
     _poked: dict[str, float] = field(default_factory=dict)
     _scopes: dict[str, Scope | None] = field(default_factory=dict)  # None: a full run
     _inflight: dict[str, asyncio.Task[SyncRun | None]] = field(default_factory=dict)
     _full_cost: dict[str, float] = field(default_factory=dict)  # last full run's seconds
+    _give_way: dict[str, asyncio.Event] = field(default_factory=dict)  # set by a poke
+    _gave_way: dict[str, int] = field(default_factory=dict)  # in a row, per user
     _group: asyncio.TaskGroup | None = None
     _stop: asyncio.Event = field(default_factory=asyncio.Event)
     # Set by a poke, a finished run and stop: the loop wakes at once instead of on its tick,
@@ -99,6 +106,8 @@ class SyncScheduler:
         """
         self._poked.setdefault(user_id, time.monotonic() + self.debounce)
         self._wake.set()
+        if (give_way := self._give_way.get(user_id)) is not None:
+            give_way.set()
         if full:
             self._scopes[user_id] = None
             return
@@ -122,6 +131,7 @@ class SyncScheduler:
         trigger: str = "manual",
         scope: Scope | None = None,
         join: bool = False,
+        interruptible: bool = False,
     ) -> asyncio.Task[SyncRun | None]:
         """Start (or return the already running) run as a task owned by the scheduler.
 
@@ -132,19 +142,37 @@ class SyncScheduler:
         if task is None or task.done():
             if self._group is None:
                 raise RuntimeError("SyncScheduler.start() needs `async with scheduler:` first")
-            task = self._group.create_task(self._guarded(user_id, trigger, scope, join))
+            task = self._group.create_task(
+                self._guarded(user_id, trigger, scope, join, interruptible)
+            )
             self._inflight[user_id] = task
         return task
 
     async def _guarded(
-        self, user_id: str, trigger: str, scope: Scope | None, join: bool
+        self,
+        user_id: str,
+        trigger: str,
+        scope: Scope | None,
+        join: bool,
+        interruptible: bool = False,
     ) -> SyncRun | None:
         assert self._slots is not None
+        interrupt = asyncio.Event() if interruptible and scope is None else None
+        if interrupt is not None:
+            self._give_way[user_id] = interrupt
         async with self._slots:
             started = time.monotonic()
             try:
-                run = await self.engine.sync_user(user_id, trigger=trigger, join=join, scope=scope)
+                run = await self.engine.sync_user(
+                    user_id, trigger=trigger, join=join, scope=scope, interrupt=interrupt
+                )
+                if run.status == INTERRUPTED:
+                    self._gave_way[user_id] = self._gave_way.get(user_id, 0) + 1
+                    if user_id in self._due:
+                        self._due[user_id] = time.monotonic() + self.retry_after_giving_way
+                    return run
                 if scope is None:
+                    self._gave_way.pop(user_id, None)
                     self._full_cost[user_id] = time.monotonic() - started
                     if user_id in self._due:
                         self._due[user_id] = self._next_due(user_id)
@@ -159,6 +187,8 @@ class SyncScheduler:
                 return None
             finally:
                 self._inflight.pop(user_id, None)
+                if self._give_way.get(user_id) is interrupt:
+                    self._give_way.pop(user_id, None)
                 self._wake.set()  # a poke that arrived meanwhile can start now
 
     async def _loop(self) -> None:
@@ -176,7 +206,8 @@ class SyncScheduler:
             for user_id, due in list(self._due.items()):
                 if due <= now and user_id not in self._inflight:
                     self._due[user_id] = self._next_due(user_id)
-                    self.start(user_id, trigger="schedule")
+                    interruptible = self._gave_way.get(user_id, 0) < self.max_give_way
+                    self.start(user_id, trigger="schedule", interruptible=interruptible)
             await self._sleep()
 
     async def _sleep(self) -> None:
