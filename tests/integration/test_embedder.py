@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+import anyio
 import pytest
 
 from pieces_integration.adapters.embeddings.local import LocalMiniLMEmbedder
@@ -63,3 +64,29 @@ async def test_async_embedder_runs_in_a_worker_thread() -> None:
     vectors = await embedder.embed(["hello world", "goodbye world"])
     assert len(vectors) == 2 and len(vectors[0]) == 384
     assert await embedder.embed([]) == []
+
+
+@pytest.mark.anyio
+async def test_a_query_returns_before_a_large_indexing_batch_it_arrived_behind() -> None:
+    embedder = LocalMiniLMEmbedder()
+    body = " ".join(f"value_{i} = compute_checksum(buffer, offset + {i})" for i in range(40))
+    documents = [f"def function_{n}(buffer, offset):\n    {body}\n" for n in range(32)]
+    query = "compute the checksum of a buffer"
+    expected = await embedder.embed([query])  # also loads the model
+    finished: list[str] = []
+
+    async def batch() -> None:
+        await embedder.embed_background(documents)
+        finished.append("batch")
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(batch)
+        await anyio.sleep(0.2)  # the batch is under way (32 x 256 word pieces: seconds)
+        vectors = await embedder.embed([query])
+        finished.append("query")
+    assert finished == ["query", "batch"]
+    assert cosine(vectors[0], expected[0]) > 0.99999
+    # The background lane (small chunks, paused between steps) gives the same vectors.
+    alone = await embedder.embed(documents[:2])
+    together = await embedder.embed_background(documents[:2])
+    assert all(cosine(a, b) > 0.99999 for a, b in zip(alone, together, strict=True))

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 from pieces_integration.domain.bm25 import SparseVector
 from pieces_integration.domain.ranking import HybridFusion
@@ -133,4 +133,16 @@ class Embedder(Protocol):
     @property
     def model_name(self) -> str: ...
 
-    async def embed(self, texts: Sequence[str]) -> list[list[float]]: ...
+    async def embed(self, texts: Sequence[str]) -> list[list[float]]:
+        """Interactive lane: a search query, a suggestion context; served first."""
+
+
+@runtime_checkable
+class BackgroundEmbedder(Embedder, Protocol):
+    """An embedder with a second, lower-priority lane for bulk work (the semantic indexer).
+
+    `embed_background` yields the cores to `embed` calls: a query never waits for an indexing
+    batch to finish. An embedder without it serves bulk work through `embed`.
+    """
+
+    async def embed_background(self, texts: Sequence[str]) -> list[list[float]]: ...

@@ -9,7 +9,8 @@ Semantic tier (asynchronous, expensive): every asset write also leaves a row in 
 index queue, in the same transaction. `SemanticIndexer` drains that queue in small batches,
 embeds off the event loop (the embedder runs in a worker thread) and upserts the full point
 (sparse + dense). It claims only rows at least `settle_seconds` old, so the keyword fast path
-of the same write has landed first and cannot wipe the dense vector it adds. The queue is a
+of the same write has landed first and cannot wipe the dense vector it adds. Its batches go
+through the embedder's background lane, which yields to search queries. The queue is a
 table, so work survives restarts, and rows are leased, so several `index-worker` processes
 can share it (with a Qdrant server; the embedded store belongs to one process). Its length is
 the `pieces_semantic_index_lag` gauge.
@@ -35,6 +36,7 @@ from pieces_integration.ports.vectors import (
     KIND_FIELD,
     LANGUAGE_FIELD,
     TAGS_FIELD,
+    BackgroundEmbedder,
     Embedder,
     IndexedPoint,
     VectorStore,
@@ -127,7 +129,15 @@ class SearchIndex:
             await self.store.delete(ASSETS, list(asset_ids))
 
     async def embed_one(self, text: str) -> list[float]:
+        """A query's vector: the embedder's interactive lane, ahead of indexing work."""
         return (await self.embedder.embed([text]))[0]
+
+    async def embed_documents(self, texts: Sequence[str]) -> list[list[float]]:
+        """Indexing work: the background lane where the embedder has one, so queries that
+        arrive meanwhile do not wait for the batch."""
+        if isinstance(self.embedder, BackgroundEmbedder):
+            return await self.embedder.embed_background(texts)
+        return await self.embedder.embed(texts)
 
 
 class SemanticIndexer(BackgroundLoop):
@@ -207,7 +217,7 @@ class SemanticIndexer(BackgroundLoop):
                     current.append(asset)
         if not current:
             return
-        vectors = await self.index.embedder.embed([embedding_text(a) for a in current])
+        vectors = await self.index.embed_documents([embedding_text(a) for a in current])
         await store.upsert(ASSETS, await asset_points(current, vectors))
 
     async def drain(self, *, max_batches: int = 10_000) -> int:

@@ -16,7 +16,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -193,21 +193,34 @@ class MiniLMEmbedder:
                 )
             )
 
-    def encode(self, texts: Sequence[str]) -> Matrix:
-        """Embed `texts`; returns one normalised 384-d row per text, in input order."""
+    def encode(
+        self,
+        texts: Sequence[str],
+        *,
+        batch_size: int | None = None,
+        pause: Callable[[], None] | None = None,
+    ) -> Matrix:
+        """Embed `texts`; returns one normalised 384-d row per text, in input order.
+
+        `batch_size` overrides the constructor's for this call. `pause`, if given, is called
+        between the steps of the forward pass (twice per layer); a background caller passes a
+        function that blocks while more urgent work runs, so a long batch yields the cores
+        within one step instead of holding them until it is done.
+        """
         out = np.zeros((len(texts), DIMENSION), dtype=np.float32)
         if not texts:
             return out
+        size = batch_size or self._batch_size
         encodings = self._tokenizer.encode_batch(list(texts))
         ids = [e.ids for e in encodings]
         # Longest first: similar lengths share a batch, so little compute goes to padding.
         order = sorted(range(len(ids)), key=lambda i: -len(ids[i]))
-        for start in range(0, len(order), self._batch_size):
-            chunk = order[start : start + self._batch_size]
-            out[chunk] = self._forward([ids[i] for i in chunk])
+        for start in range(0, len(order), size):
+            chunk = order[start : start + size]
+            out[chunk] = self._forward([ids[i] for i in chunk], pause)
         return out
 
-    def _forward(self, batch: list[list[int]]) -> Matrix:
+    def _forward(self, batch: list[list[int]], pause: Callable[[], None] | None = None) -> Matrix:
         n = len(batch)
         length = max(len(ids) for ids in batch)
         token_ids = np.zeros((n, length), dtype=np.int64)
@@ -227,6 +240,8 @@ class MiniLMEmbedder:
         # Padding keys get a large negative score so softmax gives them ~0 weight.
         bias = ((1.0 - mask) * np.float32(-1e9))[:, None, None, :]
         for layer in self._layers:
+            if pause is not None:
+                pause()
             qkv = x @ layer.qkv_w + layer.qkv_b  # (n*L, 3*384)
             qkv = qkv.reshape(n, length, 3, heads, head_dim)
             q = qkv[:, :, 0].transpose(0, 2, 1, 3)  # (n, heads, L, head_dim)
@@ -244,6 +259,8 @@ class MiniLMEmbedder:
             attended += layer.out_b
             attended += x
             x = _layer_norm(attended, layer.ln1_g, layer.ln1_b, self._eps)
+            if pause is not None:
+                pause()
             hidden = x @ layer.up_w
             hidden += layer.up_b
             hidden = _gelu_tanh(hidden)
