@@ -27,8 +27,9 @@ from pieces_integration.adapters.sync_sides_provider import ConnectedSides
 from pieces_integration.domain.commands import CreateAIWFESuggestion
 from pieces_integration.domain.hlc import HybridLogicalClock
 from pieces_integration.domain.merge import Strategy
-from pieces_integration.domain.model import Asset, ConnectionKind, OutboxMessage, Side
+from pieces_integration.domain.model import Asset, AuditEntry, ConnectionKind, OutboxMessage, Side
 from pieces_integration.ports.pieces import IdentifierEvent, PiecesOS, StreamObserver
+from pieces_integration.ports.storage import UnitOfWorkFactory
 from pieces_integration.ports.sync_sides import SyncSide
 from pieces_integration.service_layer.asset_analysis import (
     deliver_suggestion,
@@ -145,6 +146,7 @@ def wire_sync(container: Container) -> None:
         connections=connections,
         encrypt=container.secrets.encrypt,
         default_url=pieces_settings.default_url or f"http://127.0.0.1:{low}",
+        audit=audit_to(container.uow),
     )
     sides = ConnectedSides(
         store=store,
@@ -184,3 +186,14 @@ def wire_sync(container: Container) -> None:
     container.extras["conflicts"] = ConflictService(container.uow, container.events, clock)
     container.on_close(sides.aclose)
     container.on_close(lambda: connections.__aexit__(None, None, None))
+
+
+def audit_to(uow: UnitOfWorkFactory) -> Callable[[AuditEntry], Awaitable[None]]:
+    """An audit writer on its own transaction (for use cases without a unit of work)."""
+
+    async def write(entry: AuditEntry) -> None:
+        async with uow() as tx:
+            await tx.audit.add(entry)
+            await tx.commit()
+
+    return write

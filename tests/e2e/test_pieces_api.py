@@ -30,6 +30,7 @@ from pieces_integration.service_layer.pieces_connections import (
     PiecesIntegration,
     publish_to,
 )
+from pieces_integration.sync_wiring import audit_to
 from tests.e2e.conftest import TokenFactory
 
 BASE = "/api/v1/integrations/pieces"
@@ -84,6 +85,7 @@ def pieces_api(api: TestClient, container: Container) -> TestClient:
         connections=connections,
         encrypt=container.secrets.encrypt,
         default_url=f"http://127.0.0.1:{ports[0]}",
+        audit=audit_to(container.uow),
     )
     container.on_close(http.aclose)
     container.on_close(lambda: connections.__aexit__(None, None, None))
@@ -158,6 +160,23 @@ def test_connect_status_and_disconnect(
     pieces_api.post(f"{BASE}/disconnect", json={"preserve_data": False}, headers=alice)
     assert pieces_api.get(f"{BASE}/status", headers=alice).json()["connection_id"] is None
 
+    # Connections made and dropped are in the audit log, without the API key.
+    audit = pieces_api.get(
+        "/api/v1/audit", params={"user_id": "alice"}, headers=auth("root", Role.ADMIN)
+    )
+    assert audit.status_code == 200, audit.text
+    trail = [
+        (row["action"], row["actor_id"], row["details"].get("data_preserved"))
+        for row in sorted(audit.json(), key=lambda row: row["at"])
+        if row["action"].startswith("pieces_")
+    ]
+    assert trail == [
+        ("pieces_connected", "alice", None),
+        ("pieces_disconnected", "alice", True),
+        ("pieces_disconnected", "alice", False),
+    ]
+    assert "pieces-secret-key" not in audit.text
+
 
 async def _sealed_secret(container: Container, user_id: str) -> bytes | None:
     async with container.uow(readonly=True) as uow:
@@ -178,6 +197,11 @@ def test_connect_when_pieces_is_not_running_explains_what_to_do(
     assert body["user_message"]["title"] == "Pieces OS Not Running"
     status = pieces_api.get(f"{BASE}/status", headers=auth("carol")).json()
     assert status["state"] == "connection_failed" and not status["connected"]
+    audit = pieces_api.get(
+        "/api/v1/audit", params={"user_id": "carol"}, headers=auth("root", Role.ADMIN)
+    ).json()
+    failed = [row for row in audit if row["action"] == "pieces_connect_failed"]
+    assert [row["details"]["failure"] for row in failed] == ["not_running"]
 
 
 def test_connect_refuses_a_public_url(pieces_api: TestClient, auth: TokenFactory) -> None:

@@ -36,7 +36,7 @@ from pieces_integration.domain.errors import (
     UpstreamError,
     UpstreamTimeout,
 )
-from pieces_integration.domain.model import Connection, ConnectionKind, new_id, utcnow
+from pieces_integration.domain.model import AuditEntry, Connection, ConnectionKind, new_id, utcnow
 from pieces_integration.domain.secrets import connection_secret_binding
 from pieces_integration.ports.pieces import (
     ConnectionStore,
@@ -543,6 +543,12 @@ class PiecesIntegration:
     connections: PiecesConnections
     encrypt: Encrypt
     default_url: str
+    # Writes an audit entry (connections made and dropped are security events, spec 8.2).
+    audit: Callable[[AuditEntry], Awaitable[None]] | None = None
+
+    async def _audit(self, entry: AuditEntry) -> None:
+        if self.audit is not None:
+            await self.audit(entry)
 
     async def detect(self, url: str | None) -> Detection:
         return await detect_pieces(self.detector, self.guard, url=url, default_url=self.default_url)
@@ -554,8 +560,9 @@ class PiecesIntegration:
         *,
         api_key: str | None,
         preferences: dict[str, Any] | None,
+        actor_id: str | None = None,
     ) -> ConnectionResult:
-        return await connect_pieces(
+        result = await connect_pieces(
             user_id,
             url or self.default_url,
             api_key=api_key,
@@ -566,6 +573,20 @@ class PiecesIntegration:
             connections=self.connections,
             encrypt=self.encrypt,
         )
+        await self._audit(
+            AuditEntry(
+                "pieces_connected" if result.success else "pieces_connect_failed",
+                actor_id=actor_id or user_id,
+                user_id=user_id,
+                target=result.connection_id,
+                details={
+                    "state": result.state.value,
+                    "failure": result.failure.value if result.failure else None,
+                    "with_api_key": api_key is not None,
+                },
+            )
+        )
+        return result
 
     async def status(self, user_id: str) -> ConnectionStatus:
         return await pieces_status(user_id, store=self.store, connections=self.connections)
@@ -574,10 +595,22 @@ class PiecesIntegration:
         await retry_pieces(user_id, self.connections)
         return await self.status(user_id)
 
-    async def disconnect(self, user_id: str, *, preserve_data: bool) -> DisconnectionResult:
-        return await disconnect_pieces(
+    async def disconnect(
+        self, user_id: str, *, preserve_data: bool, actor_id: str | None = None
+    ) -> DisconnectionResult:
+        result = await disconnect_pieces(
             user_id, preserve_data=preserve_data, store=self.store, connections=self.connections
         )
+        if result.success:
+            await self._audit(
+                AuditEntry(
+                    "pieces_disconnected",
+                    actor_id=actor_id or user_id,
+                    user_id=user_id,
+                    details={"data_preserved": result.data_preserved},
+                )
+            )
+        return result
 
 
 CONNECTION_EVENT = "pieces_connection_state_changed"  # the event name of spec 8.4

@@ -57,6 +57,7 @@ async def connect_pieces(
         body.pieces_url,
         api_key=body.api_key.get_secret_value() if body.api_key else None,
         preferences=body.user_preferences,
+        actor_id=principal.user_id,
     )
     return ConnectionResultPublic.of(result)
 
@@ -87,5 +88,7 @@ async def disconnect_pieces(
     ensure_can_write(principal)
     user_id = resolve_user(principal, body.user_id)
     return DisconnectionResultPublic.of(
-        await pieces.disconnect(user_id, preserve_data=body.preserve_data)
+        await pieces.disconnect(
+            user_id, preserve_data=body.preserve_data, actor_id=principal.user_id
+        )
     )
