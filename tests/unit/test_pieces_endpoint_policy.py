@@ -143,7 +143,7 @@ def redirecting_app(location: str):
         ("http://8.8.8.8/steal", "8.8.8.8 is a public or reserved address"),
         ("http://evil.example/", "93.184.216.34 is a public or reserved address"),
         ("http://[::ffff:8.8.8.8]/", "(carrying 8.8.8.8) is a public or reserved address"),
-        ("http://0.0.0.0/", "0.0.0.0 is a unspecified address"),
+        ("http://0.0.0.0/", "0.0.0.0 is an unspecified address"),
     ],
 )
 async def test_redirects_to_public_addresses_are_refused(location: str, reason: str) -> None:

@@ -127,8 +127,10 @@ def refusal_reason(addresses: list[IPAddress]) -> str | None:
                 _embedded_ipv4(address) if isinstance(address, ipaddress.IPv6Address) else None
             )
             shown = f"{address} (carrying {embedded})" if embedded is not None else str(address)
+            label = kind.value.replace("_", " ")
+            article = "an" if label[0] in "aeiou" else "a"
             return (
-                f"{shown} is a {kind.value.replace('_', ' ')} address; a Pieces OS URL must "
+                f"{shown} is {article} {label} address; a Pieces OS URL must "
                 "point at a loopback, private, link-local or unique-local address"
             )
     return None
