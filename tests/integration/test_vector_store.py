@@ -229,3 +229,31 @@ async def test_engine_formula_equals_the_domain_fusion(store: VectorStore) -> No
     assert [h.id for h in hybrid] == [key for key, _ in expected]
     for hit, (_, score) in zip(hybrid, expected, strict=True):
         assert hit.score == pytest.approx(score, abs=1e-5)
+
+
+@pytest.mark.anyio
+async def test_a_dense_query_can_score_exactly_a_given_set_of_points(store: VectorStore) -> None:
+    await seed(store)
+    scope = SearchFilter(user_id="alice", ids=("a2", "a3", "b1", "missing"))
+    hits = {h.id: h.score for h in await store.query_dense(ASSETS, unit(1, 0), scope, 10)}
+    assert set(hits) == {"a2", "a3"}  # b1 is bob's: the user scope still holds
+    cosine = sum(x * y for x, y in zip(unit(1, 0.2), unit(1, 0), strict=True))
+    assert hits["a2"] == pytest.approx(0.0, abs=1e-6)
+    assert hits["a3"] == pytest.approx(cosine, abs=1e-5)
+
+
+@pytest.mark.anyio
+async def test_writes_are_counted_for_maintenance_only_where_the_engine_needs_it(
+    store: VectorStore,
+) -> None:
+    await seed(store)
+    await store.delete(ASSETS, ["a1"])
+    if isinstance(store, QdrantServerVectorStore):  # the server optimises by itself
+        assert store.writes_since_optimize() == 0
+        assert await store.optimize() is False
+        return
+    assert store.writes_since_optimize() == 5  # four upserts and a delete
+    await store.optimize()  # far below the engine's indexing size: nothing to build
+    assert store.writes_since_optimize() == 0
+    hits = await store.query_dense(ASSETS, unit(1, 0), SearchFilter(user_id="alice"), 5)
+    assert [h.id for h in hits] == ["a3", "a2"]

@@ -4,6 +4,12 @@ The store keeps one point per asset (and per context snapshot) holding two vecto
 BM25 vector, written the moment the asset is stored (keyword tier), and a dense sentence
 vector, added later by the semantic indexer (`set_dense`). Every query is scoped to one
 user through an indexed payload field; deleting an asset or a user removes its points.
+
+Maintenance: an engine that does not optimise itself (the embedded one) counts the points
+written since its last optimisation (`writes_since_optimize`), and `optimize()` merges its
+segments and builds its vector index without holding up queries and writes for more than a
+moment; a background loop (`service_layer.vector_maintenance`) decides when. A Qdrant server
+optimises on its own: there both are no-ops.
 """
 
 from __future__ import annotations
@@ -53,12 +59,14 @@ class DenseUpdate:
 
 @dataclass(frozen=True, slots=True)
 class SearchFilter:
-    """Scope of a query: always one user; optionally languages (any of) and tags (any of)."""
+    """Scope of a query: always one user; optionally languages (any of), tags (any of),
+    kinds (any of) and `ids` (only these points: scores a known set against a vector)."""
 
     user_id: str
     languages: tuple[str, ...] = ()
     tags: tuple[str, ...] = ()
     kinds: tuple[str, ...] = ()
+    ids: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,6 +95,18 @@ class VectorStore(Protocol):
         """
 
     async def delete(self, collection: str, ids: Sequence[str]) -> None: ...
+
+    def writes_since_optimize(self) -> int:
+        """Point writes (upserts, dense updates, deletes) not yet covered by `optimize`,
+        in the collection that has the most. Always 0 on a backend that optimises itself."""
+
+    async def optimize(self, *, min_writes: int = 1) -> bool:
+        """Merge segments and build the vector index of every collection with at least
+        `min_writes` writes since the last time; True if anything changed.
+
+        Queries and writes keep being served meanwhile (writes pause briefly); calls never
+        overlap. A no-op (False) on a backend that optimises by itself.
+        """
 
     async def delete_user(self, user_id: str) -> None:
         """Remove every point of `user_id` from every collection."""

@@ -338,6 +338,7 @@ class SuggestionService:
         async with anyio.create_task_group() as tg:
             for source in sources:
                 tg.start_soon(tolerant, source)
+        await self._score_stored_vectors(owner, vector, gathered)
         if gathered.texts_to_embed:
             keys = list(gathered.texts_to_embed)
             vectors = await self.index.embedder.embed([gathered.texts_to_embed[k] for k in keys])
@@ -405,6 +406,35 @@ class SuggestionService:
         )
         if similarity is None:
             gathered.texts_to_embed[key] = embedding_text(asset)
+
+    async def _score_stored_vectors(
+        self, owner: str, vector: Sequence[float], gathered: _Gathered
+    ) -> None:
+        """Similarity of assets found without one (keyword-only and Pieces hits) from the
+        dense vectors the store already holds, instead of encoding their text again.
+
+        One dense query restricted to those ids returns each one's cosine to the context
+        (the store's distance is cosine, the same as `cosine`). Only assets the semantic
+        indexer has not reached yet are left to be encoded here. A stored vector is always
+        the current content's: a rewrite replaces the point without one until re-indexed.
+        """
+        ids = tuple(
+            key.removeprefix("asset:")
+            for key in gathered.texts_to_embed
+            if key.startswith("asset:")
+        )
+        if not ids:
+            return
+        scope = SearchFilter(user_id=owner, ids=ids)
+        try:
+            hits = await self.index.store.query_dense(ASSETS, vector, scope, len(ids))
+        except Exception as exc:  # encoding them below still works
+            log.warning("scoring stored vectors failed, encoding instead: %r", exc)
+            return
+        for hit in hits:
+            key = f"asset:{hit.id}"
+            if gathered.texts_to_embed.pop(key, None) is not None:
+                gathered.candidates[key] = replace(gathered.candidates[key], similarity=hit.score)
 
     async def _load(self, owner: str, ids: Sequence[str]) -> dict[str, Asset]:
         found: dict[str, Asset] = {}

@@ -2,7 +2,8 @@
 
 The client is injected, so tests can pass `AsyncQdrantClient(location=":memory:")` (the
 client's local mode) and run the same suite as the embedded adapter. Collections are
-prefixed so several deployments can share one server.
+prefixed so several deployments can share one server. The server merges segments and builds
+its indexes in the background on its own, so `optimize` is a no-op here.
 """
 
 from __future__ import annotations
@@ -48,6 +49,9 @@ def _filter(search_filter: SearchFilter) -> models.Filter:
     ):
         if values:
             must.append(models.FieldCondition(key=key, match=models.MatchAny(any=list(values))))
+    if search_filter.ids:
+        ids: list[models.ExtendedPointId] = [point_id(key) for key in search_filter.ids]
+        must.append(models.HasIdCondition(has_id=ids))
     return models.Filter(must=must)
 
 
@@ -132,6 +136,12 @@ class QdrantServerVectorStore:
 
     async def close(self) -> None:
         await self._client.close()
+
+    def writes_since_optimize(self) -> int:
+        return 0  # the server's optimisers run by themselves
+
+    async def optimize(self, *, min_writes: int = 1) -> bool:
+        return False
 
     async def upsert(self, collection: str, points: Sequence[IndexedPoint]) -> None:
         if not points:
