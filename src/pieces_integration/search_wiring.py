@@ -9,6 +9,8 @@ the background loops. Nothing else imports this module.
 * Keyword tier: an after-commit hook of the unit-of-work factory upserts sparse points for
   every asset a transaction wrote and deletes the points of deleted assets.
 * Semantic tier: `SemanticIndexer` drains the durable `index_queue`.
+* Maintenance (embedded store only): `VectorMaintenance` optimises the qdrant-edge shards
+  after enough writes (a Qdrant server optimises itself).
 * User deletion: a privacy purge hook removes the user's points and queue rows.
 """
 
@@ -31,6 +33,7 @@ from pieces_integration.service_layer.suggestions import (
     SuggestionPusher,
     SuggestionService,
 )
+from pieces_integration.service_layer.vector_maintenance import VectorMaintenance
 
 if TYPE_CHECKING:
     from pieces_integration.bootstrap import Container
@@ -123,6 +126,14 @@ def wire_search(container: Container) -> None:
         uow=container.uow,
         lag_gauge=container.metrics.semantic_index_lag,
     )
+    if not settings.qdrant_url:
+        container.extras["vector_maintenance"] = VectorMaintenance(
+            index.store,
+            min_writes=intelligence.vector_optimize_min_writes,
+            quiet_seconds=intelligence.vector_optimize_quiet_seconds,
+            max_delay_seconds=intelligence.vector_optimize_max_delay_seconds,
+            counter=container.metrics.vector_optimizations,
+        )
     container.extras["search"] = SearchService(
         uow=container.uow,
         index=index,
@@ -135,12 +146,16 @@ def wire_search(container: Container) -> None:
 
 @asynccontextmanager
 async def search_runtime(container: Container, *, serve: bool = True) -> AsyncIterator[None]:
-    """Open the store and run the indexer (and, when serving, the suggestion pusher)."""
+    """Open the store and run the indexer, the store's maintenance (embedded store) and,
+    when serving, the suggestion pusher."""
     index: SearchIndex = container.extras["search_index"]
     async with AsyncExitStack() as stack:
         await index.open()
         stack.push_async_callback(index.close)
         await stack.enter_async_context(container.extras["semantic_indexer"])
+        maintenance: VectorMaintenance | None = container.extras.get("vector_maintenance")
+        if maintenance is not None:
+            await stack.enter_async_context(maintenance)
         if serve:
             await stack.enter_async_context(container.extras["suggestion_pusher"])
         yield

@@ -82,6 +82,12 @@ class Metrics:
         self.semantic_index_lag = Gauge(
             "pieces_semantic_index_lag", "Assets waiting for the semantic indexer", registry=r
         )
+        self.vector_optimizations = Counter(
+            "pieces_vector_optimizations_total",
+            "Embedded vector store optimisations by result (optimized, unchanged, failed)",
+            ["result"],
+            registry=r,
+        )
         self.upstream_requests = Counter(
             "pieces_upstream_requests_total",
             "Calls to Pieces OS and AIWFE by outcome",
