@@ -183,6 +183,42 @@ async def test_links_find_assets_by_remote_id(uow_factory: SqlUnitOfWorkFactory)
     assert missing is None
 
 
+async def test_bulk_import_equals_one_by_one(uow_factory: SqlUnitOfWorkFactory) -> None:
+    """`add_many` + `add_links` (a sync import's batch) store exactly what `add` +
+    `save_link` would, tags in order and de-duplicated, and queue each for indexing."""
+    import sqlalchemy as sa
+
+    from pieces_integration.adapters.sql.tables import index_queue
+
+    await _user(uow_factory)
+    one = [_asset("alice", f"one {i}", f"x = {i}\n", tags=["b", "a", "b"]) for i in range(3)]
+    many = [_asset("alice", f"many {i}", f"y = {i}\n", tags=["b", "a", "b"]) for i in range(3)]
+    many.append(_asset("alice", "untagged", "z = 0\n"))
+    async with uow_factory() as uow:
+        for asset in one:
+            await uow.assets.add(asset)
+            await uow.assets.save_link("alice", AssetLink(asset.id, Side.PIECES, f"p-{asset.id}"))
+        await uow.assets.add_many(many)
+        await uow.assets.add_links(
+            "alice", [AssetLink(asset.id, Side.PIECES, f"p-{asset.id}", "h") for asset in many]
+        )
+        assert set(uow.index_changes.upserted) == {a.id for a in one + many}
+        await uow.commit()
+    async with uow_factory(readonly=True) as uow:
+        stored = await uow.assets.get_many("alice", [a.id for a in one + many])
+        links = await uow.assets.links_for([a.id for a in many])
+        found = await uow.assets.find_by_remote_id("alice", Side.PIECES, f"p-{many[0].id}")
+        queued = await uow.connection.execute(sa.select(index_queue.c.asset_id))
+        queued_ids = {row.asset_id for row in queued}
+    by_id = {a.id: a for a in stored}
+    for asset in one + many:
+        assert by_id[asset.id].content == asset.content
+        assert by_id[asset.id].tags == ([] if asset.name == "untagged" else ["b", "a"])
+    assert all(links[a.id][0].base_hash == "h" for a in many)
+    assert found is not None and found.id == many[0].id
+    assert queued_ids == {a.id for a in one + many}
+
+
 async def test_deleting_a_user_cascades(uow_factory: SqlUnitOfWorkFactory) -> None:
     await _user(uow_factory)
     asset = _asset("alice", "n", "c", tags=["t"])

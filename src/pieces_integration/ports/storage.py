@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 from datetime import datetime
 from types import TracebackType
 from typing import Protocol, Self
@@ -38,6 +38,14 @@ class UserRepository(Protocol):
 class AssetRepository(Protocol):
     async def get(self, asset_id: str, *, user_id: str | None = None) -> Asset | None: ...
     async def add(self, asset: Asset) -> None: ...
+    async def add_many(self, assets: Sequence[Asset]) -> None:
+        """Insert new assets in a few statements (a sync import's batch)."""
+        ...
+
+    async def add_links(self, user_id: str, links: Sequence[AssetLink]) -> None:
+        """Insert links of assets that have none on that side yet."""
+        ...
+
     async def update(self, asset: Asset, *, expected_version: int | None = None) -> None: ...
     async def delete(self, asset_id: str) -> bool: ...
     async def page(self, user_id: str, query: AssetQuery) -> Page[Asset]: ...

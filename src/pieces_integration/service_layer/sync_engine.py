@@ -602,11 +602,7 @@ class SyncEngine:
         state.links[(asset.id, side)] = link
         run.changed_locally.add(asset.id)
 
-        async def add(uow: UnitOfWork) -> None:
-            await uow.assets.add(asset)
-            await uow.assets.save_link(asset.user_id, link)
-
-        await writer.add(add)
+        await writer.add_import(asset, link)
         await self.events.publish(
             asset.user_id, "asset_created", {"asset": asset_payload(asset), "source": side.value}
         )

@@ -90,23 +90,44 @@ async def load_scoped_state(
 
 
 class BatchWriter:
-    """Collects operations and commits them `batch_size` at a time."""
+    """Collects operations and commits them `batch_size` at a time.
+
+    New assets with their first link (an import) are collected apart and inserted in a few
+    statements per batch, ahead of the batch's other operations: none of those can refer to
+    an asset imported in the same batch, and a large initial import is bound by them.
+    """
 
     def __init__(self, uow_factory: UnitOfWorkFactory, batch_size: int) -> None:
         self._uow = uow_factory
         self._batch_size = batch_size
         self._pending: list[Operation] = []
+        self._imports: list[tuple[Asset, AssetLink]] = []
 
     async def add(self, operation: Operation) -> None:
         self._pending.append(operation)
-        if len(self._pending) >= self._batch_size:
+        await self._maybe_flush()
+
+    async def add_import(self, asset: Asset, link: AssetLink) -> None:
+        self._imports.append((asset, link))
+        await self._maybe_flush()
+
+    async def _maybe_flush(self) -> None:
+        if len(self._pending) + len(self._imports) >= self._batch_size:
             await self.flush()
 
     async def flush(self) -> None:
-        if not self._pending:
+        if not self._pending and not self._imports:
             return
         operations, self._pending = self._pending, []
+        imports, self._imports = self._imports, []
         async with self._uow() as uow:
+            if imports:
+                await uow.assets.add_many([asset for asset, _ in imports])
+                by_user: dict[str, list[AssetLink]] = {}
+                for asset, link in imports:
+                    by_user.setdefault(asset.user_id, []).append(link)
+                for user_id, links in by_user.items():
+                    await uow.assets.add_links(user_id, links)
             for operation in operations:
                 await operation(uow)
             await uow.commit()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -118,6 +119,38 @@ class SqlAssetRepository:
     async def add(self, asset: Asset) -> None:
         await self._conn.execute(sa.insert(assets).values(**_values(asset)))
         await self._write_tags(asset)
+
+    async def add_many(self, new: Sequence[Asset]) -> None:
+        if not new:
+            return
+        await self._conn.execute(sa.insert(assets), [_values(asset) for asset in new])
+        tags = [
+            {"asset_id": asset.id, "tag": tag, "user_id": asset.user_id, "position": i}
+            for asset in new
+            for i, tag in enumerate(dict.fromkeys(asset.tags))
+        ]
+        if tags:
+            await self._conn.execute(sa.insert(asset_tags), tags)
+
+    async def add_links(self, user_id: str, links: Sequence[AssetLink]) -> None:
+        if not links:
+            return
+        await self._conn.execute(
+            sa.insert(asset_links),
+            [
+                {
+                    "asset_id": link.asset_id,
+                    "side": link.side.value,
+                    "user_id": user_id,
+                    "remote_id": link.remote_id,
+                    "base_hash": link.base_hash,
+                    "base_version": link.base_version,
+                    "synced_at": link.synced_at,
+                    "base_snapshot": link.base_snapshot,
+                }
+                for link in links
+            ],
+        )
 
     async def update(self, asset: Asset, *, expected_version: int | None = None) -> None:
         statement = sa.update(assets).where(assets.c.id == asset.id)
