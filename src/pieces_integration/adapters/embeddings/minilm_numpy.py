@@ -7,8 +7,9 @@ word pieces) from the same `model.safetensors` and `tokenizer.json`, reading onl
 so it also runs where the Hugging Face hub is unreachable. `bench/check_embedder.py` proves
 the vectors match sentence-transformers (cosine >= 0.9999).
 
-Speed: texts are sorted by length and batched so padding stays small; numpy's BLAS does the
-matrix products (and releases the GIL, so callers run `encode` in a worker thread).
+Speed: texts are sorted by length and batched so padding stays small, and so no batch holds
+more than `MAX_BATCH_TOKENS` word pieces; numpy's BLAS does the matrix products (and releases
+the GIL, so callers run `encode` in a worker thread).
 """
 
 from __future__ import annotations
@@ -32,6 +33,10 @@ Matrix = NDArray[np.float32]
 MODEL_NAME = "sentence-transformers/all-MiniLM-L6-v2"
 DIMENSION = 384
 MAX_SEQ_LENGTH = 256  # sentence_bert_config.json; tokenizer.json's own 128 is not what ST uses
+# Word pieces per forward pass at most (batch size x longest text). The attention scores grow
+# with batch x length^2: 32 texts of 256 pieces make ~100 MB of them, which ran several times
+# slower per text here than batches of 4-8 (noisy, shared machine; the direction held).
+MAX_BATCH_TOKENS = 2048
 
 
 def packaged_model_dir() -> Path:
@@ -213,11 +218,15 @@ class MiniLMEmbedder:
         size = batch_size or self._batch_size
         encodings = self._tokenizer.encode_batch(list(texts))
         ids = [e.ids for e in encodings]
-        # Longest first: similar lengths share a batch, so little compute goes to padding.
+        # Longest first: similar lengths share a batch, so little compute goes to padding;
+        # a batch holds up to `size` texts and `MAX_BATCH_TOKENS` padded word pieces.
         order = sorted(range(len(ids)), key=lambda i: -len(ids[i]))
-        for start in range(0, len(order), size):
-            chunk = order[start : start + size]
+        start = 0
+        while start < len(order):
+            longest = max(1, len(ids[order[start]]))
+            chunk = order[start : start + max(1, min(size, MAX_BATCH_TOKENS // longest))]
             out[chunk] = self._forward([ids[i] for i in chunk], pause)
+            start += len(chunk)
         return out
 
     def _forward(self, batch: list[list[int]], pause: Callable[[], None] | None = None) -> Matrix:
