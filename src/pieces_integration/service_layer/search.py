@@ -160,13 +160,14 @@ class SearchService:
         terms: set[str],
         context: SearchContext | None,
     ) -> list[SearchResult]:
-        results = []
         async with self.uow(readonly=True) as uow:
-            for hit in hits:
-                asset = await uow.assets.get(hit.id)
-                # The index may briefly lag a delete; the database is the truth.
-                if asset is None or asset.user_id != owner:
-                    continue
-                score = round(hit.score + context_boost(asset, context), 6)
-                results.append(SearchResult(asset, score, highlights(asset, terms)))
+            # One query for all hits (not one per hit), scoped to the owner.
+            found = {a.id: a for a in await uow.assets.get_many(owner, [h.id for h in hits])}
+        results = []
+        for hit in hits:
+            asset = found.get(hit.id)
+            if asset is None:  # the index may briefly lag a delete; the database is the truth
+                continue
+            score = round(hit.score + context_boost(asset, context), 6)
+            results.append(SearchResult(asset, score, highlights(asset, terms)))
         return results
