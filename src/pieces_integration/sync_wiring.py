@@ -12,6 +12,8 @@ import socket
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
+import httpx
+
 from pieces_integration.adapters.aiwfe.client import AIWFEHttpClient
 from pieces_integration.adapters.aiwfe.sync_side import AIWFESyncSide
 from pieces_integration.adapters.code_analysis import TreeSitterCodeAnalyzer
@@ -99,6 +101,12 @@ def wire_sync(container: Container) -> None:
         after_pull = analyse
     pieces_settings = settings.pieces
     guard = ResolvingEndpointGuard()
+    tls = ssl_context(ca_file=pieces_settings.ca_file)
+    # Detection probes with the same trust as the client (a Pieces OS behind its own CA).
+    detect_http = container.http
+    if pieces_settings.ca_file is not None:
+        detect_http = httpx.AsyncClient(verify=tls, follow_redirects=False)
+        container.on_close(detect_http.aclose)
     factory = DirectPiecesOSFactory(
         ClientSettings(
             timeout=pieces_settings.timeout_seconds,
@@ -107,7 +115,7 @@ def wire_sync(container: Container) -> None:
             rate_limit_burst=pieces_settings.rate_limit.burst_size,
         ),
         guard=guard,
-        tls=ssl_context(ca_file=pieces_settings.ca_file),
+        tls=tls,
     )
     store = UowPiecesConnectionStore(container.uow)
     holder: dict[str, SyncScheduler] = {}
@@ -137,7 +145,7 @@ def wire_sync(container: Container) -> None:
     container.extras["pieces"] = PiecesIntegration(
         guard=guard,
         detector=PortScanDetector(
-            container.http,
+            detect_http,
             ports=range(low, high + 1),
             legacy_ports=(pieces_settings.legacy_port,),
         ),

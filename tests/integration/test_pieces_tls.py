@@ -214,6 +214,27 @@ async def test_configured_ca_lets_the_wired_client_reach_pieces_over_tls(
         await container.aclose()
 
 
+async def test_detection_uses_the_configured_ca(pki: Pki, monkeypatch: pytest.MonkeyPatch) -> None:
+    async with tls_emulator(pki) as port:
+        url = f"https://localhost:{port}"
+        container = bootstrap(load_settings())
+        try:  # without the CA the self-signed Pieces OS is not found
+            integration = container.extras["pieces"]
+            assert isinstance(integration, PiecesIntegration)
+            assert not (await integration.detect(url)).available
+        finally:
+            await container.aclose()
+        monkeypatch.setenv(CA_ENV, str(pki.ca))
+        container = bootstrap(load_settings())
+        try:
+            integration = container.extras["pieces"]
+            assert isinstance(integration, PiecesIntegration)
+            found = await integration.detect(url)
+            assert found.available and found.url == url and found.version
+        finally:
+            await container.aclose()
+
+
 async def test_without_a_ca_file_tls_is_verified_and_the_self_signed_server_refused(
     pki: Pki,
 ) -> None:
