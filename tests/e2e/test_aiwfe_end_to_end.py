@@ -37,42 +37,13 @@ from pieces_integration.domain.queries import AssetQuery
 from pieces_integration.emulators.aiwfe.server import AIWFEEmulator
 from pieces_integration.emulators.pieces.server import EmulatorServer
 from pieces_integration.ports.pieces import AssetDraft
+from tests.e2e.recording import Call, Recorder
 from tests.e2e.sync_harness import pieces_client
 from tests.e2e.test_aiwfe_webhook import CONTENT, SECRET, URL, _app
 
 pytestmark = [pytest.mark.anyio, pytest.mark.timeout(120)]
 USER = "user-aiwfe"
 TODO_CODE = "def load(p):\n    # TODO: handle missing files\n    return p\n"
-
-
-@dataclass(frozen=True)
-class Call:
-    target: str
-    method: str
-    path: str
-    status: int
-
-
-class Recorder:
-    """ASGI middleware: every HTTP request an emulator answered, with its status."""
-
-    def __init__(self, app: Any, target: str, calls: list[Call]) -> None:
-        self.app, self.target, self.calls = app, target, calls
-
-    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        status: list[int] = []
-
-        async def sending(message: Any) -> None:
-            if message["type"] == "http.response.start":
-                status.append(message["status"])
-            await send(message)
-
-        await self.app(scope, receive, sending)
-        answered = status[0] if status else 0
-        self.calls.append(Call(self.target, scope["method"], scope["path"], answered))
 
 
 @dataclass

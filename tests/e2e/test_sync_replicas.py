@@ -38,6 +38,7 @@ from pieces_integration.domain.model import Role
 from pieces_integration.emulators.aiwfe.server import AIWFEEmulator
 from pieces_integration.emulators.pieces.server import EmulatorServer
 from tests.conftest import POSTGRES_URL, REDIS_URL, drop_postgres_schema, new_postgres_schema
+from tests.e2e.recording import Call, Recorder
 from tests.e2e.sync_harness import free_port, hashes, stop
 
 pytestmark = [pytest.mark.postgres, pytest.mark.redis, pytest.mark.slow, pytest.mark.timeout(300)]
@@ -48,46 +49,6 @@ USERS = ("rita", "sam", "tom")
 TODO = (
     "def handler(event):\n    # TODO: validate the event before using it\n    return event['{n}']\n"
 )
-
-
-@dataclass(frozen=True)
-class Call:
-    target: str
-    method: str
-    path: str
-    status: int
-    idempotency_key: str | None
-
-
-class Recorder:
-    """ASGI middleware that records every HTTP request an emulator answered."""
-
-    def __init__(self, app: Any, target: str, calls: list[Call]) -> None:
-        self.app, self.target, self.calls = app, target, calls
-
-    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        status: list[int] = []
-
-        async def sending(message: Any) -> None:
-            if message["type"] == "http.response.start":
-                status.append(message["status"])
-            await send(message)
-
-        await self.app(scope, receive, sending)
-        headers = dict(scope["headers"])
-        key = headers.get(b"idempotency-key")
-        self.calls.append(
-            Call(
-                self.target,
-                scope["method"],
-                scope["path"],
-                status[0] if status else 0,
-                key.decode() if key else None,
-            )
-        )
 
 
 class Loop:

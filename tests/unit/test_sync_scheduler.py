@@ -50,19 +50,14 @@ def no_outbox() -> Any:
     return uow
 
 
-async def nobody() -> list[str]:
-    return []
+def scheduler(engine: FakeEngine, *, users: tuple[str, ...] = (), **options: Any) -> SyncScheduler:
+    """By default a tick far longer than the test: a run that starts at once was woken."""
 
+    async def listed() -> list[str]:
+        return list(users)
 
-def scheduler(engine: FakeEngine) -> SyncScheduler:
-    # A tick far longer than the test: a run that starts at once was woken by the poke.
-    return SyncScheduler(
-        engine=engine,  # type: ignore[arg-type]
-        uow=no_outbox(),
-        users=nobody,
-        tick=30.0,
-        debounce=0.05,
-    )
+    settings: dict[str, Any] = {"tick": 30.0, "debounce": 0.05, **options}
+    return SyncScheduler(engine=engine, uow=no_outbox(), users=listed, **settings)  # type: ignore[arg-type]
 
 
 async def test_a_poke_starts_a_scoped_run_after_the_debounce_not_the_tick() -> None:
@@ -97,17 +92,8 @@ async def test_a_costly_full_reconciliation_recurs_less_often() -> None:
     interval, so announced changes rarely wait behind one."""
     engine = FakeEngine(duration=0.1)
 
-    async def alice() -> list[str]:
-        return ["alice"]
-
-    running = SyncScheduler(
-        engine=engine,  # type: ignore[arg-type]
-        uow=no_outbox(),
-        users=alice,
-        interval=0.2,
-        jitter=0.0,
-        tick=0.02,
-        full_run_share=0.1,
+    running = scheduler(
+        engine, users=("alice",), interval=0.2, jitter=0.0, tick=0.02, full_run_share=0.1
     )
     async with running:
         await asyncio.sleep(1.6)
@@ -138,13 +124,9 @@ class InterruptibleEngine(FakeEngine):
 async def test_a_periodic_full_run_gives_way_to_a_poke_and_comes_back() -> None:
     engine = InterruptibleEngine(duration=0.5)
 
-    async def alice() -> list[str]:
-        return ["alice"]
-
-    running = SyncScheduler(
-        engine=engine,  # type: ignore[arg-type]
-        uow=no_outbox(),
-        users=alice,
+    running = scheduler(
+        engine,
+        users=("alice",),
         interval=0.05,
         jitter=0.0,
         tick=0.02,
