@@ -7,6 +7,7 @@ import math
 import anyio
 import pytest
 
+from pieces_integration.adapters.embeddings._blas import blas_threads, limit_blas_threads
 from pieces_integration.adapters.embeddings.local import LocalMiniLMEmbedder
 from pieces_integration.adapters.embeddings.minilm_numpy import MiniLMEmbedder
 
@@ -90,3 +91,16 @@ async def test_a_query_returns_before_a_large_indexing_batch_it_arrived_behind()
     alone = await embedder.embed(documents[:2])
     together = await embedder.embed_background(documents[:2])
     assert all(cosine(a, b) > 0.99999 for a, b in zip(alone, together, strict=True))
+
+
+@pytest.mark.anyio
+async def test_loading_the_model_runs_numpys_blas_on_one_thread() -> None:
+    before = blas_threads()
+    if before is None:
+        pytest.skip("numpy here does not use OpenBLAS")
+    try:
+        limit_blas_threads(2)
+        await LocalMiniLMEmbedder().embed(["load"])
+        assert blas_threads() == 1
+    finally:
+        limit_blas_threads(before)

@@ -1,7 +1,9 @@
 """`Embedder` port over the in-process numpy MiniLM, off the event loop, with two lanes.
 
 The model loads lazily on first use (in a worker thread: ~0.5 s, 90 MB) so start-up and
-processes that never embed stay light.
+processes that never embed stay light. Loading it also sets numpy's OpenBLAS to one thread
+(`blas_threads`; see `_blas.py` for the measurements): each lane then runs on a core of its
+own, and small query encodes stop paying for BLAS threads that wait on busy cores.
 
 Interactive lane (`embed`: search queries, suggestion contexts). Requests that arrive while
 one is being encoded are grouped: the next batch encodes everything queued so far in one
@@ -31,6 +33,7 @@ import anyio
 import numpy as np
 from numpy.typing import NDArray
 
+from pieces_integration.adapters.embeddings._blas import limit_blas_threads
 from pieces_integration.adapters.embeddings.minilm_numpy import (
     DIMENSION,
     MODEL_NAME,
@@ -104,8 +107,10 @@ class LocalMiniLMEmbedder:
         model: EncoderModel | None = None,
         background_chunk: int = BACKGROUND_CHUNK,
         max_background_pause: float = MAX_BACKGROUND_PAUSE,
+        blas_threads: int | None = 1,
     ) -> None:
         self._model_dir = model_dir
+        self._blas_threads = blas_threads
         self._batch_size = batch_size
         self._model: EncoderModel | None = model
         self._background_chunk = background_chunk
@@ -127,6 +132,8 @@ class LocalMiniLMEmbedder:
     async def _loaded(self) -> EncoderModel:
         async with self._load_lock:
             if self._model is None:
+                if self._blas_threads is not None:
+                    limit_blas_threads(self._blas_threads)  # see _blas.py: one per lane
                 self._model = await anyio.to_thread.run_sync(
                     lambda: MiniLMEmbedder(self._model_dir, batch_size=self._batch_size)
                 )
