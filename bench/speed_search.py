@@ -1,5 +1,9 @@
 """Speed benchmark of the retrieval core on the embedded store (qdrant-edge).
 
+Store level only (the adapter's query, random query vectors). The acceptance numbers for
+search and suggestions through the whole service, with a real query embedding, come from
+bench/speed_service.py.
+
     .venv/bin/python bench/speed_search.py [--users 10] [--assets 10000] [--clients 50]
 
 Builds users x assets points (default 10 x 10,000 = 100,000) in a fresh qdrant-edge
@@ -164,7 +168,10 @@ async def run(
         f"10,000-asset library fully semantically searchable after ~{full / 60:.1f} min "
         f"(keyword-searchable after {library / (total / keyword_seconds):.1f} s)"
     )
-    print(f"segment optimisation (HNSW build) after the bulk load: {optimize_seconds:.1f} s")
+    print(
+        f"segment optimisation (HNSW build, on a copy in a child process) after the bulk "
+        f"load: {optimize_seconds:.1f} s"
+    )
     print(f"RSS after indexing {total:,} points: {memory_after_index:,.0f} MB (max RSS, process)")
     print()
     print(
