@@ -33,7 +33,7 @@ def vector_of(text: str) -> list[float]:
 
 
 class ScriptedModel:
-    """`doc ...` texts cost `doc_steps` steps, anything else one step."""
+    """`doc ...` texts cost `doc_steps` steps, `slow ...` ten, anything else one step."""
 
     def __init__(self, doc_steps: int = 20, fail_on: str | None = None) -> None:
         self.doc_steps = doc_steps
@@ -56,7 +56,8 @@ class ScriptedModel:
             raise RuntimeError("model failure")
         rows = []
         for text in texts:
-            for _ in range(self.doc_steps if text.startswith("doc") else 1):
+            steps = 10 if text.startswith("slow") else 1
+            for _ in range(self.doc_steps if text.startswith("doc") else steps):
                 if pause is not None:
                     self.background_started.set()
                     pause()
@@ -96,11 +97,11 @@ async def test_the_batch_holds_still_while_queries_are_being_encoded() -> None:
         await anyio.to_thread.run_sync(model.background_started.wait)
         before = model.background_steps
         for _ in range(5):
-            await embedder.embed(["x" * 10])
+            await embedder.embed(["slow query"])  # 10 steps each
         during = model.background_steps - before
-    # Only the step under way when a query arrived ran alongside it (a step per query at
-    # most); without the gate the batch would have run on through all ten.
-    assert during <= 5
+    # Only the step under way when a query arrived ran alongside it (about one per query);
+    # without the gate the batch would have run on for ~50 steps meanwhile.
+    assert during <= 10
 
 
 async def test_a_steady_stream_of_queries_slows_the_batch_but_cannot_stop_it() -> None:
