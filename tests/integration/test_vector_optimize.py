@@ -14,6 +14,7 @@ import pytest
 from pieces_integration.adapters.vectors import qdrant_edge
 from pieces_integration.adapters.vectors.qdrant_edge import QdrantEdgeVectorStore
 from pieces_integration.domain.bm25 import sparse_document
+from pieces_integration.domain.errors import DependencyUnavailable
 from pieces_integration.domain.tokenize import tokenize
 from pieces_integration.ports.vectors import ASSETS, DenseUpdate, IndexedPoint, SearchFilter
 
@@ -182,3 +183,19 @@ async def test_a_restart_still_knows_what_is_left_to_optimise(tmp_path: Path) ->
         assert store.writes_since_optimize() == 0
     finally:
         await store.close()
+
+
+async def test_a_second_process_opening_the_store_leaves_a_running_optimisation_alone(
+    store: QdrantEdgeVectorStore, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    entered, release = hold_optimiser(monkeypatch)
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(store.optimize)
+        with anyio.fail_after(60):
+            await entered.wait()
+        intruder = QdrantEdgeVectorStore(tmp_path / "vectors", dimension=DIM)
+        with pytest.raises(DependencyUnavailable):  # the live shard is locked
+            await intruder.open()
+        release.set()
+    assert store.optimizations == 1  # its copy was not taken for a leftover
+    assert await store.count(ASSETS) == POINTS

@@ -291,7 +291,6 @@ class QdrantEdgeVectorStore:
         self._directory.mkdir(parents=True, exist_ok=True)
         for collection in COLLECTIONS:
             path = _current_path(self._directory, collection)
-            _remove_stale(self._directory, collection, keep=path)
             try:
                 if (path / "edge_config.json").exists():
                     shard = q.EdgeShard.load(str(path))
@@ -299,9 +298,14 @@ class QdrantEdgeVectorStore:
                     path.mkdir(parents=True, exist_ok=True)
                     shard = q.EdgeShard.create(str(path), config)
             except Exception as exc:  # the engine raises bare Exception
+                for opened in self._collections.values():
+                    opened.handle.shard.close()
+                self._collections.clear()
                 raise DependencyUnavailable(
                     f"cannot open the vector index at {path}: {exc}", upstream="vector_store"
                 ) from exc
+            # Only now: the shard's lock proves no other process is using (or optimising) it.
+            _remove_stale(self._directory, collection, keep=path)
             _ensure_indexes(shard)
             self._collections[collection] = _Collection(
                 name=collection,
