@@ -112,6 +112,35 @@ SAMPLES: list[tuple[str, str]] = [
         "services:\n  db:\n    image: postgres:16\n    environment:\n      POSTGRES_PASSWORD: example",
     ),
 ]
+# Fragments as they come out of the middle of real files (no shebang, no `<?php`, a JSON
+# document cut in two): the features added after the held-out run of
+# bench/bench_language_detect.py. Each would be None or wrong without its feature.
+FRAGMENTS: list[tuple[str, str]] = [
+    (
+        "php",
+        "    public function handle($request)\n    {\n        $user = $this->auth->user();\n        return $user;\n    }",
+    ),
+    (
+        "sql",
+        "CREATE OR REPLACE FUNCTION touch() RETURNS trigger AS $$\nBEGIN\n  NEW.updated := now();\n  RETURN NEW;\nEND;\n$$ LANGUAGE plpgsql;",
+    ),
+    (
+        "yaml",
+        "  name: build\n  runs-on: ubuntu-latest\n  timeout-minutes: 30\n  permissions: read-all\n",
+    ),
+    (
+        "json",
+        '    "name": "demo",\n    "version": "2.1.0",\n    "license": "MIT",\n    "files": [\n      "dist"\n    ],',
+    ),
+    (
+        "c",
+        '#ifndef BUF_H\n#define BUF_H\n#include "config.h"\nstatic size_t buf_len(const char *s)\n{\n    return s == NULL ? 0 : strlen(s);\n}',
+    ),
+    (
+        "cpp",
+        "class Buffer {\npublic:\n    explicit Buffer(std::size_t n);\n    virtual ~Buffer();\nprivate:\n    std::vector<char> data_;\n};",
+    ),
+]
 PROSE = [
     "hello there, general kenobi",
     "The quick brown fox jumps over the lazy dog.",
@@ -127,6 +156,11 @@ def test_accuracy_on_labelled_samples() -> None:
     assert len(languages) >= 12
     assert correct / len(SAMPLES) >= 0.9, results  # measured 42/43, 0 wrong
     assert len(wrong) <= 2, wrong
+
+
+@pytest.mark.parametrize(("expected", "code"), FRAGMENTS, ids=[f[0] for f in FRAGMENTS])
+def test_fragments_from_the_middle_of_files(expected: str, code: str) -> None:
+    assert detect_language(code) == expected
 
 
 @pytest.mark.parametrize("text", PROSE)
