@@ -207,6 +207,8 @@ class LocalMiniLMEmbedder:
                 start += len(request.texts)
         finally:
             for request in batch:
+                if request.vectors is None and request.error is None:  # interrupted
+                    request.error = RuntimeError("the embedding was interrupted")
                 request.wake.set()
             self._promote()
 
