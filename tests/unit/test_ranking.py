@@ -3,6 +3,8 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from pieces_integration.domain.ranking import (
     WEIGHTS,
@@ -13,6 +15,7 @@ from pieces_integration.domain.ranking import (
     SuggestionKind,
     fuse_scores,
     fused_score,
+    rank_suggestions,
     reciprocal_rank_fusion,
     remove_duplicates,
     score_suggestion,
@@ -271,3 +274,34 @@ def test_reciprocal_rank_fusion_baseline() -> None:
     fused = reciprocal_rank_fusion([["a", "b"], ["b", "c"]], k=1)
     assert [key for key, _ in fused] == ["b", "a", "c"]
     assert fused[0][1] == pytest.approx(1 / 3 + 1 / 2)
+
+
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from(["a = 1", "a = 1\n", "b = 2", "def f():\n    return 1", "x y z w"]),
+            st.floats(min_value=0.0, max_value=1.0),
+            st.integers(min_value=0, max_value=50),
+        ),
+        max_size=25,
+    ),
+    st.floats(min_value=0.0, max_value=1.0),
+    st.integers(min_value=1, max_value=6),
+)
+def test_selection_equals_dedup_then_threshold_then_limit(
+    items: list[tuple[str, float, int]], minimum: float, limit: int
+) -> None:
+    """The fast path (threshold first, stop at the limit) picks exactly what de-duplicating
+    everything, then applying the threshold and the limit would."""
+    candidates = [
+        candidate(f"k{i}", text=text, similarity=similarity, usage_count=uses)
+        for i, (text, similarity, uses) in enumerate(items)
+    ]
+    ctx = context()
+    reference = [
+        s
+        for s in remove_duplicates(rank_suggestions(score_suggestion(c, ctx) for c in candidates))
+        if s.score >= minimum
+    ][:limit]
+    chosen = select_suggestions(candidates, ctx, min_relevance_score=minimum, max_suggestions=limit)
+    assert [s.candidate.key for s in chosen] == [s.candidate.key for s in reference]

@@ -342,14 +342,18 @@ def jaccard(a: frozenset[tuple[str, ...]], b: frozenset[tuple[str, ...]]) -> flo
 
 
 def remove_duplicates(
-    ranked: Sequence[ScoredSuggestion], threshold: float = NEAR_DUPLICATE_JACCARD
+    ranked: Sequence[ScoredSuggestion],
+    threshold: float = NEAR_DUPLICATE_JACCARD,
+    *,
+    limit: int | None = None,
 ) -> list[ScoredSuggestion]:
     """Keep the first (best-ranked) of each group of exact or near-duplicate contents.
 
     Near duplicates are pairs whose 3-token shingle sets have Jaccard similarity at least
     `threshold`: the same snippet renamed, reformatted or with a line changed, which
     different sources (Pieces, AIWFE, a past context) often return for one piece of code.
-    Candidates per request are a few dozen, so all pairs are compared directly.
+    Candidates per request are a few dozen, so all pairs are compared directly; with `limit`
+    it stops once that many are kept (what follows could only be dropped or cut).
     """
     kept: list[ScoredSuggestion] = []
     seen_exact: set[str] = set()
@@ -364,6 +368,8 @@ def remove_duplicates(
         seen_exact.add(fingerprint)
         kept_shingles.append(own)
         kept.append(item)
+        if limit is not None and len(kept) >= limit:
+            break
     return kept
 
 
@@ -376,5 +382,7 @@ def select_suggestions(
 ) -> list[ScoredSuggestion]:
     """Score, rank, drop duplicates, apply the threshold and the limit (spec 4.4)."""
     ranked = rank_suggestions(score_suggestion(c, context) for c in candidates)
-    unique = remove_duplicates(ranked)
-    return [s for s in unique if s.score >= min_relevance_score][:max_suggestions]
+    # Ranked by score first, so an item under the threshold only precedes others under it:
+    # dropping those before the duplicate check changes nothing but the work done.
+    eligible = [s for s in ranked if s.score >= min_relevance_score]
+    return remove_duplicates(eligible, limit=max_suggestions)
