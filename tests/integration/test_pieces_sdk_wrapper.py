@@ -38,7 +38,8 @@ def _wrapper_scenario(expected_port: int) -> None:
         # The first stream frame queues every id; a worker then fetches each asset.
         _wait(lambda: len(client.assets()) == 3)
         created_id = client.create_asset("x = 1\n")
-        _wait(lambda: created_id in AssetSnapshot.identifiers_snapshot)
+        # The id is listed (value None) before the SDK's worker has fetched the asset.
+        _wait(lambda: AssetSnapshot.identifiers_snapshot.get(created_id) is not None)
         asset = BasicAsset(created_id)
         assert asset.raw_content == "x = 1\n"
         hits = BasicAsset.search("x = 1", "fts") or []
