@@ -70,10 +70,19 @@ class SearchResults:
 def highlights(asset: Asset, query_terms: set[str]) -> list[str]:
     """Lines of the name, description and content that contain a query term."""
     found: list[str] = []
+    # A term is a lowercased piece of a word, stemmed ("studies" -> "study"): all but its
+    # last letter always occur in the lowercased line, so lines without any are skipped
+    # before the costly tokenising (most lines of a long asset).
+    probes = {term[:-1] if len(term) > 3 else term for term in query_terms}
     for text in (asset.name, asset.description or "", asset.content):
         for line in text.splitlines():
             stripped = line.strip()
-            if stripped and query_terms & set(tokenize(stripped)):
+            if not stripped:
+                continue
+            lowered = stripped.lower()
+            if not any(probe in lowered for probe in probes):
+                continue
+            if query_terms & set(tokenize(stripped)):
                 found.append(stripped[:HIGHLIGHT_CHARS])
                 if len(found) >= MAX_HIGHLIGHTS:
                     return found
