@@ -71,6 +71,23 @@ async def test_cache_set_get_expire_and_delete_by_prefix(infra: Infra) -> None:
     assert await cache.delete("user:bob:a") == 1
 
 
+async def test_deleting_one_users_cache_spares_look_alike_ids(infra: Infra) -> None:
+    """Ids with `:` or glob characters: one user's purge never reaches another's keys."""
+    from pieces_integration.service_layer.privacy import user_cache_prefix
+
+    cache = infra.cache  # the in-memory one holds 3 entries: three users at a time
+    for users, doomed, spared in (
+        (["alice", "alice:x", "a*"], ["alice", "a*"], {"alice:x"}),
+        (["[a]", "a?", "al"], ["[a]"], {"a?", "al"}),
+    ):
+        for user in users:
+            await cache.set(user_cache_prefix(user) + "k", user.encode())
+        for user in doomed:
+            await cache.delete_prefix(user_cache_prefix(user))
+        left = {u for u in users if await cache.get(user_cache_prefix(u) + "k") is not None}
+        assert left == spared
+
+
 async def test_memory_cache_evicts_least_recently_used() -> None:
     cache = MemoryCache(max_entries=2)
     await cache.set("a", b"1")

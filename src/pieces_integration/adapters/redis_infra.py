@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import re
 import secrets
 import time
 from collections.abc import AsyncIterator
@@ -34,6 +35,9 @@ def connect(url: str) -> redis.Redis:
     )
 
 
+_GLOB_SPECIAL = re.compile(r"([\\*?\[\]])")
+
+
 class RedisCache:
     def __init__(self, client: redis.Redis, *, prefix: str, default_ttl: float | None) -> None:
         self._client = client
@@ -57,7 +61,9 @@ class RedisCache:
     async def delete_prefix(self, prefix: str) -> int:
         removed = 0
         batch: list[Any] = []
-        async for key in self._client.scan_iter(match=self._prefix + prefix + "*", count=500):
+        # SCAN's MATCH is a glob: the prefix itself must match literally.
+        pattern = _GLOB_SPECIAL.sub(r"\\\1", self._prefix + prefix) + "*"
+        async for key in self._client.scan_iter(match=pattern, count=500):
             batch.append(key)
             if len(batch) >= 500:
                 removed += int(await self._client.unlink(*batch))

@@ -15,6 +15,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any
+from urllib.parse import quote
 
 from pieces_integration.domain.auth import Principal, ensure_can_write, resolve_user
 from pieces_integration.domain.errors import (
@@ -65,8 +66,11 @@ def _dt_required(value: Any) -> datetime:
 
 
 def user_cache_prefix(user_id: str) -> str:
-    """Every cache key about a user starts with this, so deletion can find them all."""
-    return f"user:{user_id}:"
+    """Every cache key about a user starts with this, so deletion can find them all.
+
+    The id is percent-encoded: user "alice"'s prefix must not also cover "alice:x"'s keys.
+    """
+    return f"user:{quote(user_id, safe='')}:"
 
 
 @dataclass
