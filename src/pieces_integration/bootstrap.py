@@ -2,7 +2,8 @@
 
 `bootstrap(settings)` returns a `Container` holding every adapter the service layer needs.
 With no DATABASE_URL / REDIS_URL it wires the embedded default (SQLite, in-process cache,
-bus and locks); with them, PostgreSQL and Redis. Tests pass their own pieces as keywords.
+bus and locks); with them, PostgreSQL and Redis (locks on Redis, else on PostgreSQL advisory
+locks). Tests pass their own pieces as keywords.
 """
 
 from __future__ import annotations
@@ -178,6 +179,11 @@ def bootstrap(
         max_entries=settings.cache.max_size, default_ttl=settings.cache.default_ttl
     )
     bus = bus or MemoryEventBus()
+    if locks is None and engine.dialect.name == "postgresql":
+        # Replicas on one PostgreSQL without Redis still sync each user once at a time.
+        from pieces_integration.adapters.sql.locks import PostgresLocks
+
+        locks = PostgresLocks(engine, namespace=settings.database_schema or "")
     locks = locks or MemoryLocks()
 
     if settings.qdrant_url:

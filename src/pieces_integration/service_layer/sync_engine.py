@@ -59,7 +59,10 @@ from pieces_integration.service_layer.sync_state import (
 )
 
 log = structlog.get_logger(__name__)
-LOCK_TTL = 600.0
+# The `sync:<user>` lease (Redis): renewed every third of it while the run goes on, so it
+# only bounds how long a replica that died holding it blocks that user's sync.
+LOCK_TTL = 30.0
+JOIN_WAIT = 600.0  # how long a request waits for a run held on another replica
 
 
 def _millis(moment: datetime) -> int:
@@ -198,7 +201,7 @@ class SyncEngine:
             if not join:
                 raise
         # Another replica is syncing this user: join it by waiting for the lock.
-        async with self.locks.hold(name, ttl=LOCK_TTL, wait=LOCK_TTL):
+        async with self.locks.hold(name, ttl=LOCK_TTL, wait=JOIN_WAIT):
             async with self.uow(readonly=True) as uow:
                 latest = await uow.sync_runs.latest(user_id)
         if latest is None:  # pragma: no cover - the other run always records itself
