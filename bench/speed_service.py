@@ -76,6 +76,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from tests.e2e.sync_harness import cli, free_port, stop
 
+from pieces_integration.adapters.embeddings.local import LocalMiniLMEmbedder
 from pieces_integration.adapters.sql import migrate, tables
 from pieces_integration.adapters.sql.accounts import SqlUserRepository
 from pieces_integration.adapters.sql.assets import _values as asset_row
@@ -86,7 +87,6 @@ from pieces_integration.config import load_settings
 from pieces_integration.domain.model import Asset, Role, User, utcnow
 from pieces_integration.observability.logs import configure_logging
 from pieces_integration.ports.vectors import ASSETS
-from pieces_integration.search_wiring import shared_embedder
 from pieces_integration.service_layer.indexer import SearchIndex, asset_points
 from pieces_integration.service_layer.suggestions import SuggestContext
 from stdlib_corpus import Function, build_task
@@ -230,7 +230,9 @@ async def seed(
     engine = create_engine(settings.sqlalchemy_url)
     store = QdrantEdgeVectorStore(settings.data_dir / "vectors")
     await store.open()
-    index = SearchIndex(store, shared_embedder())
+    # The model itself, without the shipped query cache (`shared_embedder()` wraps it in a
+    # `CachedEmbedder`): every query here pays for its embedding, repeated or not.
+    index = SearchIndex(store, LocalMiniLMEmbedder())
     index.opened = True
     times: dict[str, float] = defaultdict(float)
     try:

@@ -22,6 +22,7 @@ from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from typing import TYPE_CHECKING, Any
 
+from pieces_integration.adapters.embeddings.cached import CachedEmbedder
 from pieces_integration.adapters.embeddings.local import LocalMiniLMEmbedder
 from pieces_integration.adapters.sql.index_queue import IndexChanges, SqlIndexQueue
 from pieces_integration.ports.pieces import PiecesOS
@@ -42,9 +43,10 @@ log = logging.getLogger(__name__)
 
 
 @functools.cache
-def shared_embedder() -> LocalMiniLMEmbedder:
-    """One model per process: the weights are read-only, and loading costs ~0.5 s / 90 MB."""
-    return LocalMiniLMEmbedder()
+def shared_embedder() -> CachedEmbedder:
+    """One model per process: the weights are read-only, and loading costs ~0.5 s / 90 MB.
+    Repeated queries and unchanged suggestion contexts are answered from its cache."""
+    return CachedEmbedder(LocalMiniLMEmbedder())
 
 
 def _store(container: Container) -> VectorStore:
