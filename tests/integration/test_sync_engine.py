@@ -316,3 +316,48 @@ async def test_a_full_run_gives_way_while_listing_and_records_nothing(world: Wor
     assert finished.status == "completed"
     assert (await asyncio.wait_for(joiner, 5)).id == finished.id
     assert len(await world.converged()) == 1
+
+
+async def test_a_joiner_that_wants_to_wait_is_not_turned_away_by_a_skipping_run(
+    world: World,
+) -> None:
+    """The scheduler's run skips a user another replica holds (LockUnavailable); a request
+    that joined it here must wait for that replica instead of failing."""
+    import asyncio
+    from contextlib import asynccontextmanager
+    from typing import Any
+
+    from pieces_integration.ports.infrastructure import LockUnavailable
+
+    world.pieces.user_creates(snap())
+    gate = asyncio.Event()
+    listing = world.pieces.list_assets
+
+    async def slow_listing() -> list[RemoteAsset]:
+        await gate.wait()
+        return await listing()
+
+    locks = world.engine.locks
+
+    class NetworkLocks:  # like Redis: asking for the lock takes a round trip
+        @asynccontextmanager
+        async def hold(self, name: str, *, ttl: float = 60.0, wait: float = 0.0) -> Any:
+            await asyncio.sleep(0.05)
+            async with locks.hold(name, ttl=ttl, wait=wait) as token:
+                yield token
+
+    world.engine.locks = NetworkLocks()
+    other_replica = locks.hold("sync:alice", ttl=30)
+    await other_replica.__aenter__()
+    skipping = asyncio.ensure_future(world.engine.sync_user("alice", join=False))
+    await asyncio.sleep(0.01)  # the scheduler's run is registered here...
+    joiner = asyncio.ensure_future(world.engine.sync_user("alice", join=True))
+    with pytest.raises(LockUnavailable):
+        await skipping  # ...and skips: the lock is held elsewhere
+    await asyncio.sleep(0.05)
+    assert not joiner.done()  # waiting for the other replica, not failed
+    world.pieces.list_assets = slow_listing  # type: ignore[method-assign]
+    await other_replica.__aexit__(None, None, None)
+    gate.set()
+    run = await asyncio.wait_for(joiner, 5)
+    assert run.status == "completed"

@@ -153,3 +153,26 @@ async def test_a_periodic_full_run_gives_way_to_a_poke_and_comes_back() -> None:
     assert after - third_full >= 0.45
     first_event = engine.runs[1][2] - engine.runs[0][2]
     assert first_event < 0.4  # did not wait for the 0.5 s listing
+
+
+async def test_a_request_gets_its_own_run_not_the_schedulers() -> None:
+    """A person's request never rides on the scheduler's task, which may give way or skip
+    a user another replica holds; the engine joins the two when they overlap here."""
+    engine = InterruptibleEngine(duration=0.3)
+    calls: list[dict[str, Any]] = []
+    recorded = engine.sync_user
+
+    async def sync_user(user_id: str, **options: Any) -> SyncRun:
+        calls.append(options)
+        return await recorded(user_id, **options)
+
+    engine.sync_user = sync_user  # type: ignore[method-assign]
+    async with scheduler(engine) as running:
+        scheduled = running.start("alice", trigger="schedule", interruptible=True)
+        requested = running.start("alice", trigger="api", join=True)
+        assert requested is not scheduled
+        assert running.start("alice", trigger="api", join=True) is requested
+        await asyncio.gather(scheduled, requested)
+    by_trigger = {c["trigger"]: c for c in calls}
+    assert by_trigger["api"]["join"] is True and by_trigger["api"]["interrupt"] is None
+    assert by_trigger["schedule"]["interrupt"] is not None

@@ -165,9 +165,16 @@ class SyncEngine:
         running = self._running.get(user_id)
         if running is not None:
             self._joined.add(user_id)
-            result = await asyncio.shield(running)
-            if result.status != INTERRUPTED:
-                return result
+            try:
+                result = await asyncio.shield(running)
+            except LockUnavailable:
+                # That run (the scheduler's) skipped the user another replica holds; a caller
+                # who wants to join waits for that replica's run instead.
+                if not join:
+                    raise
+            else:
+                if result.status != INTERRUPTED:
+                    return result
             return await self.sync_user(user_id, trigger=trigger, join=join, scope=scope)
         future: asyncio.Future[SyncRun] = asyncio.get_running_loop().create_future()
         self._running[user_id] = future

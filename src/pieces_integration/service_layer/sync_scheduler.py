@@ -56,6 +56,9 @@ class SyncScheduler:
     _poked: dict[str, float] = field(default_factory=dict)
     _scopes: dict[str, Scope | None] = field(default_factory=dict)  # None: a full run
     _inflight: dict[str, asyncio.Task[SyncRun | None]] = field(default_factory=dict)
+    # Runs a person asked for (API): their own tasks, since the scheduler's may give way or
+    # skip a user another replica holds; the engine joins them to a run already going here.
+    _requested: dict[str, asyncio.Task[SyncRun | None]] = field(default_factory=dict)
     _full_cost: dict[str, float] = field(default_factory=dict)  # last full run's seconds
     _give_way: dict[str, asyncio.Event] = field(default_factory=dict)  # set by a poke
     _gave_way: dict[str, int] = field(default_factory=dict)  # in a row, per user
@@ -78,7 +81,7 @@ class SyncScheduler:
     async def __aexit__(self, *exc: Any) -> None:
         self._stop.set()
         self._wake.set()
-        for task in list(self._inflight.values()):
+        for task in [*self._inflight.values(), *self._requested.values()]:
             task.cancel()
         assert self._group is not None
         await self._group.__aexit__(None, None, None)
@@ -138,14 +141,15 @@ class SyncScheduler:
         `join=True` (a person asked) waits for a run another replica holds and returns its
         result; the scheduler's own runs skip such a user instead.
         """
-        task = self._inflight.get(user_id)
+        owned = self._requested if join else self._inflight
+        task = owned.get(user_id)
         if task is None or task.done():
             if self._group is None:
                 raise RuntimeError("SyncScheduler.start() needs `async with scheduler:` first")
             task = self._group.create_task(
                 self._guarded(user_id, trigger, scope, join, interruptible)
             )
-            self._inflight[user_id] = task
+            owned[user_id] = task
         return task
 
     async def _guarded(
@@ -186,7 +190,9 @@ class SyncScheduler:
                 self._due[user_id] = self._next_due(user_id)
                 return None
             finally:
-                self._inflight.pop(user_id, None)
+                owned = self._requested if join else self._inflight
+                if owned.get(user_id) is asyncio.current_task():
+                    del owned[user_id]
                 if self._give_way.get(user_id) is interrupt:
                     self._give_way.pop(user_id, None)
                 self._wake.set()  # a poke that arrived meanwhile can start now
@@ -199,23 +205,28 @@ class SyncScheduler:
                 await self._refresh()
                 refresh_at = now + min(self.interval, 10.0)
             for user_id, due in list(self._poked.items()):
-                if due <= now and user_id not in self._inflight:
+                if due <= now and not self._busy(user_id):
                     del self._poked[user_id]
                     scope = self._scopes.pop(user_id, None)
                     self.start(user_id, trigger="event", scope=scope)
             for user_id, due in list(self._due.items()):
-                if due <= now and user_id not in self._inflight:
+                if due <= now and not self._busy(user_id):
                     self._due[user_id] = self._next_due(user_id)
                     interruptible = self._gave_way.get(user_id, 0) < self.max_give_way
                     self.start(user_id, trigger="schedule", interruptible=interruptible)
             await self._sleep()
+
+    def _busy(self, user_id: str) -> bool:
+        """A run of the user is going on here (a poke then waits for it to end)."""
+        requested = self._requested.get(user_id)
+        return user_id in self._inflight or (requested is not None and not requested.done())
 
     async def _sleep(self) -> None:
         """Until the next tick, the next poke's debounce ends, or something wakes us."""
         timeout = self.tick
         now = time.monotonic()
         for user_id, due in self._poked.items():
-            if user_id not in self._inflight:  # those wait for their run to finish
+            if not self._busy(user_id):  # those wait for their run to finish
                 timeout = min(timeout, max(0.0, due - now))
         self._wake.clear()
         if timeout <= 0 or self._stop.is_set():
