@@ -26,6 +26,7 @@ from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
+from typing import Any
 
 import structlog
 
@@ -293,17 +294,17 @@ class SyncEngine:
         }
         try:
             if interrupt is not None:
-                everything = asyncio.ensure_future(asyncio.wait(list(tasks.values())))
-                waiter = asyncio.ensure_future(interrupt.wait())
+                listing: asyncio.Future[Any] = asyncio.gather(
+                    *tasks.values(), return_exceptions=True
+                )
+                waiter: asyncio.Future[Any] = asyncio.ensure_future(interrupt.wait())
                 try:
-                    await asyncio.wait({everything, waiter}, return_when=asyncio.FIRST_COMPLETED)
+                    await asyncio.wait({listing, waiter}, return_when=asyncio.FIRST_COMPLETED)
                 finally:
                     waiter.cancel()
-                    everything.cancel()
-                if interrupt.is_set() and user_id not in self._joined:
-                    if not all(task.done() for task in tasks.values()):
-                        log.info("sync_gave_way", user_id=user_id)
-                        return None
+                if not listing.done() and user_id not in self._joined:
+                    log.info("sync_gave_way", user_id=user_id)
+                    return None
             remote: dict[Side, dict[str, RemoteAsset]] = {}
             for side, task in tasks.items():
                 try:

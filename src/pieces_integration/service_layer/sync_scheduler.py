@@ -218,8 +218,7 @@ class SyncScheduler:
 
     def _busy(self, user_id: str) -> bool:
         """A run of the user is going on here (a poke then waits for it to end)."""
-        requested = self._requested.get(user_id)
-        return user_id in self._inflight or (requested is not None and not requested.done())
+        return user_id in self._inflight or user_id in self._requested  # both drop ended runs
 
     async def _sleep(self) -> None:
         """Until the next tick, the next poke's debounce ends, or something wakes us."""
