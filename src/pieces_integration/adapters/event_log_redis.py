@@ -168,7 +168,7 @@ class RedisEventLog:
             try:
                 await pubsub.unsubscribe()
             finally:
-                await pubsub.aclose()  # type: ignore[no-untyped-call]
+                await pubsub.aclose()
 
     async def aclose(self) -> None:
         return None  # the shared client is closed by its owner

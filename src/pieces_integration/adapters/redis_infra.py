@@ -113,7 +113,7 @@ class RedisEventBus:
             yield _PubSubSubscription(pubsub)
         finally:
             await pubsub.unsubscribe()
-            await pubsub.aclose()  # type: ignore[no-untyped-call]
+            await pubsub.aclose()
 
     async def ping(self) -> None:
         await self._client.ping()
