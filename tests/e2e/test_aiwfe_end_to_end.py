@@ -165,10 +165,10 @@ def _summary(assets: list[Asset]) -> set[tuple[str, str | None, frozenset[str]]]
 
 
 # What the chat's two code blocks become in Pieces: the code exactly, the language, and the
-# tags `aiwfe-chat` + the language of the fence. Pieces records a language as an extension,
-# and `bash` is stored as `sh`, which reads back as "shell".
+# tags `aiwfe-chat` + the language of the fence. Pieces records a language as an extension:
+# `bash` is stored as `sh`, which reads back as "bash" again (one vocabulary, issue #19).
 CHAT_ASSETS = {
-    ("pip install asyncpg", "shell", frozenset({"aiwfe-chat", "bash"})),
+    ("pip install asyncpg", "bash", frozenset({"aiwfe-chat", "bash"})),
     ("conn = await asyncpg.connect(dsn)", "python", frozenset({"aiwfe-chat", "python"})),
 }
 

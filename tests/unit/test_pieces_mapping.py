@@ -9,6 +9,7 @@ import pytest
 from pieces_os_client.models.seed import Seed
 
 from pieces_integration.adapters.pieces_os import mapping
+from pieces_integration.domain.code_blocks import language_from_info
 from pieces_integration.emulators.pieces.state import EmulatorState
 from pieces_integration.ports.pieces import AssetDraft
 
@@ -39,6 +40,40 @@ def test_language_names_round_trip_through_extensions() -> None:
     assert mapping.ext_of("python") == "py" and mapping.language_of("py") == "python"
     assert mapping.ext_of("TypeScript") == "ts" and mapping.ext_of("klingon") == "txt"
     assert mapping.ext_of(None) == "txt" and mapping.language_of(None) is None
+
+
+# Fence info strings as chat assistants write them, and the label the chat import stores.
+CHAT_FENCES = [
+    ("sh", "bash"),
+    ("bash", "bash"),
+    ("shell", "bash"),
+    ("zsh", "bash"),
+    ("py", "python"),
+    ("jsx", "javascript"),
+    ("tsx", "tsx"),
+    ("yml", "yaml"),
+    ("c++", "cpp"),
+    ("C#", "csharp"),
+    ("postgres", "sql"),
+    ("dockerfile", "docker"),
+    ("pwsh", "powershell"),
+    ("md", "markdown"),
+    ("text", None),
+]
+
+
+@pytest.mark.parametrize(("fence", "label"), CHAT_FENCES)
+def test_a_chat_snippet_keeps_its_language_through_a_pieces_round_trip(
+    fence: str, label: str | None
+) -> None:
+    # Issue #19 (6): a snippet fenced `sh` was stored as "bash" and read back as "shell".
+    stored = language_from_info(fence)
+    assert stored == label
+    state = EmulatorState()
+    application = state.connect(mapping.connect_body("OPEN_SOURCE", "LINUX", "0.1.0"))
+    draft = AssetDraft(content="echo hi\n", language=label, name="snippet")
+    body = mapping.seed_body(draft, application["application"])
+    assert mapping.asset_from_payload(state.create_from_seed(body), "u1").language == label
 
 
 @pytest.mark.parametrize("chat_id", ["chat_1", "c/7 ü?#%", "a b"])

@@ -15,25 +15,13 @@ from functools import lru_cache
 from typing import TYPE_CHECKING
 
 from pieces_integration.domain.language_detect import detect_language
+from pieces_integration.domain.languages import canonical_language
 
 if TYPE_CHECKING:
     from markdown_it import MarkdownIt
 
 MIN_CODE_LENGTH = 10
 
-# Info-string spellings seen in chat output, mapped to one canonical language name.
-_ALIASES: dict[str, str] = {
-    "py": "python", "python3": "python", "py3": "python",
-    "js": "javascript", "node": "javascript", "mjs": "javascript", "cjs": "javascript",
-    "ts": "typescript", "golang": "go", "rs": "rust", "rb": "ruby", "kt": "kotlin",
-    "sh": "bash", "shell": "bash", "zsh": "bash", "console": "bash", "shell-session": "bash",
-    "yml": "yaml", "c++": "cpp", "cc": "cpp", "hpp": "cpp", "cs": "csharp", "c#": "csharp",
-    "postgresql": "sql", "postgres": "sql", "psql": "sql", "mysql": "sql", "sqlite": "sql",
-    "htm": "html", "xhtml": "html", "dockerfile": "docker", "md": "markdown",
-    "jsonc": "json", "json5": "json", "ps1": "powershell", "pwsh": "powershell",
-}  # fmt: skip
-# Explicitly "not a programming language": keep the block, do not guess a language.
-_PLAIN = frozenset({"text", "txt", "plain", "plaintext", "output", "log", "none", "nohighlight"})
 _LANG_TOKEN = re.compile(r"[A-Za-z0-9_+#.-]+")
 
 
@@ -80,9 +68,9 @@ def language_from_info(info: str) -> str | None | bool:
         return False
     word = match.group(0).lower()
     word = word.removeprefix("language-").removeprefix("lang-")
-    if word in _PLAIN:
-        return None
-    return _ALIASES.get(word, word)
+    if not word:
+        return False
+    return canonical_language(word)  # None: declared plain text
 
 
 def _clean(content: str) -> str:

@@ -36,6 +36,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 
+from pieces_integration.domain.languages import canonical_language
+
 # ---------------------------------------------------------------------------------------
 # Hybrid search fusion
 
@@ -157,31 +159,10 @@ TAG_MATCHES_FOR_FULL_CREDIT = 2
 USAGE_FOR_FULL_CREDIT = 50
 RECENCY_HALF_LIFE_DAYS = 7.0
 
-_LANGUAGE_ALIASES = {
-    "py": "python",
-    "python3": "python",
-    "js": "javascript",
-    "node": "javascript",
-    "ts": "typescript",
-    "golang": "go",
-    "sh": "shell",
-    "bash": "shell",
-    "zsh": "shell",
-    "c++": "cpp",
-    "cs": "csharp",
-    "c#": "csharp",
-    "rb": "ruby",
-    "rs": "rust",
-    "yml": "yaml",
-    "md": "markdown",
-}
-
 
 def normalise_language(language: str | None) -> str | None:
-    if not language or not language.strip():
-        return None
-    lowered = language.strip().lower()
-    return _LANGUAGE_ALIASES.get(lowered, lowered)
+    """The label ranking compares: the one vocabulary's canonical name."""
+    return canonical_language(language)
 
 
 def _normalise_term(term: str) -> str:

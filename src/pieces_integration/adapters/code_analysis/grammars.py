@@ -7,11 +7,7 @@ from functools import cache
 
 import tree_sitter
 
-_ALIASES = {
-    "py": "python", "python3": "python", "js": "javascript", "jsx": "javascript",
-    "mjs": "javascript", "cjs": "javascript", "node": "javascript", "ts": "typescript",
-    "golang": "go",
-}  # fmt: skip
+from pieces_integration.domain.languages import canonical_language
 
 
 def _loader(name: str) -> Callable[[], object]:
@@ -43,10 +39,7 @@ GRAMMARS = frozenset({"python", "javascript", "typescript", "tsx", "go"})
 
 def canonical(language: str | None) -> str | None:
     """The grammar name for an asset language, or None when we have no grammar for it."""
-    if not language:
-        return None
-    name = language.strip().lower()
-    name = _ALIASES.get(name, name)
+    name = canonical_language(language)
     return name if name in GRAMMARS else None
 
 

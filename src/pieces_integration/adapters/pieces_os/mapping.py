@@ -41,6 +41,7 @@ from pieces_os_client.models.seeded_tracked_application import SeededTrackedAppl
 from pieces_os_client.models.streamed_identifiers import StreamedIdentifiers
 from pieces_os_client.models.transferable_string import TransferableString
 
+from pieces_integration.domain.languages import PLAIN_EXTENSION, canonical_language, extension_of
 from pieces_integration.domain.model import Asset, AssetSource
 from pieces_integration.ports.pieces import (
     AssetDraft,
@@ -50,35 +51,9 @@ from pieces_integration.ports.pieces import (
     SearchHit,
 )
 
-# Pieces classifies by extension code; the domain speaks language names (spec 6.3 examples).
-_EXT_TO_LANGUAGE = {
-    "py": "python",
-    "js": "javascript",
-    "ts": "typescript",
-    "tsx": "typescript",
-    "jsx": "javascript",
-    "go": "go",
-    "rs": "rust",
-    "java": "java",
-    "kt": "kotlin",
-    "c": "c",
-    "cpp": "cpp",
-    "cs": "csharp",
-    "rb": "ruby",
-    "php": "php",
-    "sh": "shell",
-    "sql": "sql",
-    "md": "markdown",
-    "json": "json",
-    "yml": "yaml",
-    "yaml": "yaml",
-    "html": "html",
-    "css": "css",
-    "swift": "swift",
-    "txt": "text",
-}
-_LANGUAGE_TO_EXT = {language: ext for ext, language in _EXT_TO_LANGUAGE.items()}
-_LANGUAGE_TO_EXT.update({"typescript": "ts", "javascript": "js", "yaml": "yml", "bash": "sh"})
+# Pieces classifies by extension code; the domain speaks language names (spec 6.3
+# examples). Both directions go through the one vocabulary, so a label survives a round trip.
+_PIECES_EXTENSIONS = frozenset(member.value for member in ClassificationSpecificEnum)
 
 
 class PayloadError(ValueError):
@@ -109,17 +84,12 @@ def _parse(model: Any, payload: Any) -> Any:
 
 
 def language_of(ext: str | None) -> str | None:
-    if not ext:
-        return None
-    return _EXT_TO_LANGUAGE.get(ext.lower(), ext.lower())
+    return canonical_language(ext)
 
 
 def ext_of(language: str | None) -> str:
-    if not language:
-        return "txt"
-    code = _LANGUAGE_TO_EXT.get(language.lower(), language.lower())
-    known = {member.value for member in ClassificationSpecificEnum}
-    return code if code in known else "txt"
+    code = extension_of(language)
+    return code if code in _PIECES_EXTENSIONS else PLAIN_EXTENSION
 
 
 # --- connect / user --------------------------------------------------------------------------
