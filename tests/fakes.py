@@ -7,7 +7,11 @@ ids (a repeated create makes a second asset), AIWFE-like sides are keyed by our 
 
 from __future__ import annotations
 
+import asyncio
+import heapq
+import itertools
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
@@ -96,3 +100,70 @@ class FakeSide:
 
 def _conforms(side: FakeSide) -> SyncSide:
     return side
+
+
+class FakeClock:
+    """Time that moves only when told: call it for "now", `await clock.sleep(s)` to let `s`
+    seconds pass (recorded in `slept`), `advance(s)` to move it from the test."""
+
+    def __init__(self, now: float = 0.0) -> None:
+        self.now = now
+        self.slept: list[float] = []
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+    async def sleep(self, seconds: float) -> None:
+        self.slept.append(seconds)
+        self.now += max(seconds, 0.0)
+        await asyncio.sleep(0)  # still a suspension point, as a real sleep is
+
+
+class VirtualClock:
+    """Time for code with several concurrent sleepers (background loops): `sleep` waits until
+    the test moves time on with `await advance(s)`, which wakes sleepers in deadline order and
+    lets each run before moving on, so nothing waits on the wall clock."""
+
+    def __init__(self, now: float = 0.0) -> None:
+        self.now = now
+        self._sleepers: list[tuple[float, int, asyncio.Future[None]]] = []
+        self._order = itertools.count()
+
+    def __call__(self) -> float:
+        return self.now
+
+    async def sleep(self, seconds: float) -> None:
+        if seconds <= 0:
+            await asyncio.sleep(0)
+            return
+        woken: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        heapq.heappush(self._sleepers, (self.now + seconds, next(self._order), woken))
+        await woken
+
+    async def settle(self) -> None:
+        """Let every task that can run do so (a few dozen loop turns)."""
+        for _ in range(50):
+            await asyncio.sleep(0)
+
+    async def advance(self, seconds: float) -> None:
+        target = self.now + seconds
+        await self.settle()
+        while self._sleepers and self._sleepers[0][0] <= target:
+            deadline, _, woken = heapq.heappop(self._sleepers)
+            self.now = max(self.now, deadline)
+            if not woken.done():  # a cancelled sleeper is skipped
+                woken.set_result(None)
+                await self.settle()
+        self.now = target
+        await self.settle()
+
+    async def run_until(self, condition: Callable[[], bool], *, step: float, limit: float) -> None:
+        """Advance `step` at a time until `condition()` holds; fail after `limit` seconds."""
+        deadline = self.now + limit
+        while not condition():
+            if self.now >= deadline:
+                raise AssertionError(f"condition not met within {limit} virtual seconds")
+            await self.advance(step)

@@ -19,6 +19,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
 
+from pieces_integration.domain.backoff import exponential_backoff
+
 DEFAULT_MAX_ATTEMPTS = 10
 DEFAULT_BASE_DELAY = 1.0
 DEFAULT_MAX_DELAY = 60.0
@@ -129,10 +131,11 @@ def message_for(kind: FailureKind) -> UserMessage:
 def backoff_delay(
     attempt: int, *, base: float = DEFAULT_BASE_DELAY, cap: float = DEFAULT_MAX_DELAY
 ) -> float:
-    """Delay before reconnect attempt `attempt` (1-based): 1, 2, 4, ... capped at 60 s."""
-    if attempt < 1:
-        return 0.0
-    return float(min(cap, base * (2 ** (attempt - 1))))
+    """Delay before reconnect attempt `attempt` (1-based): 1, 2, 4, ... capped at 60 s.
+
+    Without jitter: the delay is shown to the user ("retrying in 4 s"); the stream loop
+    spreads the actual wait."""
+    return exponential_backoff(attempt, base=base, cap=cap)
 
 
 @dataclass(frozen=True, slots=True)

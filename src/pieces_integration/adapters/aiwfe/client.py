@@ -15,10 +15,16 @@ from urllib.parse import quote
 
 import anyio
 import httpx
-import structlog
 
 from pieces_integration.adapters.aiwfe import _codec
-from pieces_integration.adapters.resilience import CircuitBreaker, CircuitOpen, RetryPolicy
+from pieces_integration.adapters.resilience import (
+    CircuitBreaker,
+    CircuitOpen,
+    RetryPolicy,
+    Transient,
+    call_with_retries,
+    retry_after_seconds,
+)
 from pieces_integration.domain.code_findings import TaskSuggestion
 from pieces_integration.domain.errors import AIPlatformError, NotFound, UpstreamTimeout
 from pieces_integration.ports.aiwfe import (
@@ -34,20 +40,10 @@ from pieces_integration.ports.aiwfe import (
     TaskTemplate,
 )
 
-log = structlog.get_logger(__name__)
-
 DEFAULT_TIMEOUT = httpx.Timeout(10.0, connect=3.0)
 _RETRY_STATUSES = frozenset({429, 502, 503, 504})
-_MAX_RETRY_AFTER = 30.0
 _ASSET_PAGE = 200
 _MAX_ASSET_PAGES = 1000  # 200k assets: far beyond a person's library; stops a cursor loop
-
-
-class _Retryable(Exception):
-    def __init__(self, error: Exception, retry_after: float | None = None) -> None:
-        super().__init__(str(error))
-        self.error = error
-        self.retry_after = retry_after
 
 
 def _seg(value: str) -> str:
@@ -64,14 +60,12 @@ def _problem_detail(response: httpx.Response) -> str:
     return ""
 
 
-def _retry_after(response: httpx.Response) -> float | None:
-    raw = response.headers.get("Retry-After")
-    if raw is None:
-        return None
-    try:
-        return min(max(float(raw), 0.0), _MAX_RETRY_AFTER)
-    except ValueError:
-        return None
+def _circuit_open(exc: CircuitOpen) -> AIPlatformError:
+    return AIPlatformError(
+        "AIWFE is unavailable (circuit open); retry later",
+        retry_after=round(exc.retry_after, 1),
+        circuit="open",
+    )
 
 
 class AIWFEHttpClient:
@@ -114,21 +108,21 @@ class AIWFEHttpClient:
                 timeout=self._timeout,
             )
         except httpx.TimeoutException as exc:
-            raise _Retryable(
+            raise Transient(
                 UpstreamTimeout(f"AIWFE {method} {path} timed out", upstream="aiwfe")
             ) from exc
         except httpx.TransportError as exc:
-            raise _Retryable(
+            raise Transient(
                 AIPlatformError(f"AIWFE unreachable: {type(exc).__name__}", path=path)
             ) from exc
         if response.status_code in _RETRY_STATUSES or response.status_code >= 500:
-            raise _Retryable(
+            raise Transient(
                 AIPlatformError(
                     f"AIWFE {method} {path} answered {response.status_code}",
                     status=response.status_code,
                     detail=_problem_detail(response),
                 ),
-                _retry_after(response),
+                retry_after_seconds(response.headers),
             )
         return response
 
@@ -143,37 +137,18 @@ class AIWFEHttpClient:
         headers: Mapping[str, str] | None = None,
         not_found: tuple[str, str] | None = None,
     ) -> Any:
-        attempts = self._retry.attempts if idempotent else 1
-        last: Exception | None = None
-        for attempt in range(1, attempts + 1):
-            try:
-                self.breaker.before_call()
-            except CircuitOpen as exc:
-                raise AIPlatformError(
-                    "AIWFE is unavailable (circuit open); retry later",
-                    retry_after=round(exc.retry_after, 1),
-                    circuit="open",
-                ) from None
-            try:
-                response = await self._send_once(
-                    method, path, params=params, json=json, headers=headers or {}
-                )
-            except _Retryable as failure:
-                self.breaker.record_failure()
-                last = failure.error
-                if attempt < attempts:
-                    delay = failure.retry_after
-                    if delay is None:
-                        delay = self._retry.delay(attempt)
-                    log.warning(
-                        "aiwfe_retry", method=method, path=path, attempt=attempt, delay=delay
-                    )
-                    await self._sleep(delay)
-                continue
-            self.breaker.record_success()  # the upstream answered: it is alive
-            return self._decode(response, method, path, not_found)
-        assert last is not None
-        raise last
+        response = await call_with_retries(
+            lambda: self._send_once(method, path, params=params, json=json, headers=headers or {}),
+            attempts=self._retry.attempts if idempotent else 1,
+            policy=self._retry,
+            breaker=self.breaker,
+            sleep=self._sleep,
+            circuit_open=_circuit_open,
+            event="aiwfe_retry",
+            method=method,
+            path=path,
+        )
+        return self._decode(response, method, path, not_found)
 
     @staticmethod
     def _decode(

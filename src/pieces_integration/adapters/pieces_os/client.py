@@ -1,7 +1,8 @@
 """`PiecesOSClient`: the real Pieces OS API (reference §1-§3) behind the `PiecesOS` port.
 
 Every call goes through one gate: rate limit (token bucket), circuit breaker, a timeout, and
-retries with backoff and full jitter — retries only for calls that are safe to repeat (reads,
+retries (`adapters/resilience.call_with_retries`: the wait Pieces asks for with `Retry-After`,
+else backoff with full jitter) — retries only for calls that are safe to repeat (reads,
 full-state updates, deletes). Creating assets, tags and annotations is never retried: a lost
 answer would otherwise create duplicates.
 """
@@ -14,7 +15,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import anyio
-import structlog
 
 from pieces_integration.adapters.pieces_os import mapping
 from pieces_integration.adapters.pieces_os.transport import unavailable
@@ -24,6 +24,9 @@ from pieces_integration.adapters.resilience import (
     RetryPolicy,
     Sleep,
     TokenBucket,
+    Transient,
+    call_with_retries,
+    retry_after_seconds,
 )
 from pieces_integration.domain.connection_state import FailureKind, is_compatible
 from pieces_integration.domain.errors import (
@@ -48,7 +51,6 @@ from pieces_integration.ports.pieces import (
     TransportResponse,
 )
 
-log = structlog.get_logger(__name__)
 APPLICATION_NAME = "OPEN_SOURCE"
 CLIENT_VERSION = "0.1.0"
 
@@ -60,6 +62,14 @@ class ClientSettings:
     rate_limit_per_minute: float = 100.0
     rate_limit_burst: int = 10
     platform: str = "LINUX"
+
+
+def _paused(exc: CircuitOpen) -> PiecesOSUnavailable:
+    return unavailable(
+        FailureKind.SERVICE_UNAVAILABLE,
+        f"Pieces OS calls paused after repeated failures ({exc})",
+        retry_after=exc.retry_after,
+    )
 
 
 class PiecesOSClient:
@@ -105,18 +115,7 @@ class PiecesOSClient:
         params: Mapping[str, str] | None = None,
         json_body: Any = None,
     ) -> TransportResponse:
-        attempts = self._retry.attempts if idempotent else 1
-        last: UpstreamError | None = None
-        for attempt in range(1, attempts + 1):
-            await self._limiter.acquire()
-            try:
-                self.breaker.before_call()
-            except CircuitOpen as exc:
-                raise unavailable(
-                    FailureKind.SERVICE_UNAVAILABLE,
-                    f"Pieces OS calls paused after repeated failures ({exc})",
-                    retry_after=exc.retry_after,
-                ) from exc
+        async def attempt() -> TransportResponse:
             try:
                 response = await self.transport.request(
                     method,
@@ -127,30 +126,27 @@ class PiecesOSClient:
                     request_timeout=self.settings.timeout,
                 )
             except (PiecesOSUnavailable, UpstreamTimeout) as exc:
-                self.breaker.record_failure()
-                last = exc
-            else:
-                if response.status >= 500 or response.status == 429:
-                    self.breaker.record_failure()
-                    last = self._status_error(method, path, response)
-                else:
-                    self.breaker.record_success()
-                    if response.status >= 400:
-                        raise self._status_error(method, path, response)
-                    return response
-            if attempt < attempts:
-                delay = self._retry.delay(attempt)
-                log.info(
-                    "pieces_call_retry",
-                    method=method,
-                    path=path.split("?")[0],
-                    attempt=attempt,
-                    delay=round(delay, 3),
-                    error=last.code,
-                )
-                await self._sleep(delay)
-        assert last is not None
-        raise last
+                raise Transient(exc) from exc
+            if response.status >= 500 or response.status == 429:
+                error = self._status_error(method, path, response)
+                raise Transient(error, retry_after_seconds(response.headers))
+            return response
+
+        response = await call_with_retries(
+            attempt,
+            attempts=self._retry.attempts if idempotent else 1,
+            policy=self._retry,
+            breaker=self.breaker,
+            sleep=self._sleep,
+            circuit_open=_paused,
+            before_attempt=self._limiter.acquire,
+            event="pieces_call_retry",
+            method=method,
+            path=path.split("?")[0],
+        )
+        if response.status >= 400:
+            raise self._status_error(method, path, response)
+        return response
 
     @staticmethod
     def _status_error(method: str, path: str, response: TransportResponse) -> UpstreamError | Any:
@@ -163,8 +159,12 @@ class PiecesOSClient:
         if status == 400:
             return InvalidInput(f"Pieces OS rejected {method} {path}: {text}")
         if status == 429:
-            retry_after = float(response.headers.get("retry-after", "1") or 1)
-            return RateLimited("Pieces OS is rate limiting", retry_after=retry_after, limit=0)
+            retry_after = retry_after_seconds(response.headers)
+            return RateLimited(
+                "Pieces OS is rate limiting",
+                retry_after=1.0 if retry_after is None else retry_after,
+                limit=0,
+            )
         kind = FailureKind.SERVICE_UNAVAILABLE
         return unavailable(kind, f"Pieces OS answered {status} to {method} {path}: {text}")
 
