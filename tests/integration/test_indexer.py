@@ -9,7 +9,8 @@ from pathlib import Path
 import anyio
 import pytest
 
-from pieces_integration.adapters.sql.index_queue import IndexChanges, SqlIndexQueue
+from pieces_integration.adapters.sql.index_changes import IndexChanges
+from pieces_integration.adapters.sql.index_queue import SqlIndexQueue
 from pieces_integration.adapters.sql.unit_of_work import SqlUnitOfWorkFactory
 from pieces_integration.adapters.vectors.qdrant_edge import QdrantEdgeVectorStore
 from pieces_integration.domain.model import Asset, User

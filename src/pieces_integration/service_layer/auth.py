@@ -7,7 +7,6 @@ from datetime import datetime, timedelta
 
 import structlog
 
-from pieces_integration.adapters.tokens import JwtCodec
 from pieces_integration.domain.auth import (
     API_KEY_PREFIX,
     Principal,
@@ -18,6 +17,7 @@ from pieces_integration.domain.auth import (
 from pieces_integration.domain.errors import InvalidInput, NotFound, Unauthorized
 from pieces_integration.domain.model import ApiKey, AuditEntry, Role, User, new_id, utcnow
 from pieces_integration.ports.storage import UnitOfWork, UnitOfWorkFactory
+from pieces_integration.ports.tokens import TokenVerifier
 
 log = structlog.get_logger(__name__)
 _MARK_USED_EVERY = timedelta(minutes=1)  # avoid a write per request
@@ -30,7 +30,7 @@ class RequestMeta:
 
 
 class Authenticator:
-    def __init__(self, uow: UnitOfWorkFactory, jwt: JwtCodec) -> None:
+    def __init__(self, uow: UnitOfWorkFactory, jwt: TokenVerifier) -> None:
         self._uow = uow
         self._jwt = jwt
 

@@ -37,7 +37,7 @@ from pieces_integration.adapters.sql.conflicts import SqlConflictRepository
 from pieces_integration.adapters.sql.contexts import SqlContextRepository
 from pieces_integration.adapters.sql.engine import WRITE_WAIT_SECONDS, is_sqlite
 from pieces_integration.adapters.sql.feedback import SqlFeedbackRepository
-from pieces_integration.adapters.sql.index_queue import IndexChanges, QueueingAssetRepository
+from pieces_integration.adapters.sql.index_changes import IndexChanges, QueueingAssetRepository
 from pieces_integration.adapters.sql.operations import (
     SqlOutboxRepository,
     SqlSyncRunRepository,
