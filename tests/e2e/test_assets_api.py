@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from datetime import UTC, datetime
 
 from fastapi.testclient import TestClient
@@ -108,15 +107,16 @@ def test_writes_enter_the_outbox_and_publish_events(
     api: TestClient, auth: TokenFactory, container: Container
 ) -> None:
     portal = api.portal  # type: ignore[attr-defined]
-    subscription_cm = container.bus.subscribe("user:alice")
-    subscription = portal.call(subscription_cm.__aenter__)
+    tail_cm = container.events.log.tail()
+    tail = portal.call(tail_cm.__aenter__)
     try:
         created = _create(api, auth("alice"))
-        event = json.loads(portal.call(subscription.get, 2))
+        event = portal.call(tail.get, 2)
     finally:
-        portal.call(subscription_cm.__aexit__, None, None, None)
-    assert event["type"] == "asset_created"
-    assert event["payload"]["asset"]["id"] == created["id"]
+        portal.call(tail_cm.__aexit__, None, None, None)
+    assert event is not None and event.user_id == "alice"
+    assert event.type == "asset_created"
+    assert event.payload["asset"]["id"] == created["id"]
 
     async def due() -> list[tuple[str, str, str]]:
         async with container.uow() as uow:

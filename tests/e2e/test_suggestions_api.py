@@ -193,7 +193,7 @@ def test_a_context_change_pushes_suggestions_updated(
     alice = auth("alice")
     create(api, alice, name="parse yaml config", content="parse yaml config file")
     portal = api.portal  # type: ignore[attr-defined]
-    subscription_cm = fake.bus.subscribe("user:alice")
+    subscription_cm = fake.events.log.tail()
     subscription = portal.call(subscription_cm.__aenter__)
     try:
         response = api.post(
@@ -204,13 +204,12 @@ def test_a_context_change_pushes_suggestions_updated(
         assert response.status_code in (200, 201), response.text
         seen = []
         for _ in range(10):
-            raw = portal.call(subscription.get, 5)
-            if raw is None:
+            event = portal.call(subscription.get, 5)
+            if event is None:
                 break
-            event = json.loads(raw)
-            seen.append(event["type"])
-            if event["type"] == "suggestions_updated":
-                suggestions = event["payload"]["suggestions"]
+            seen.append(event.type)
+            if event.type == "suggestions_updated":
+                suggestions = event.payload["suggestions"]
                 assert suggestions and suggestions[0]["title"] == "parse yaml config"
                 break
         assert "suggestions_updated" in seen, seen

@@ -17,6 +17,7 @@ from pieces_integration.domain.assets import (
 )
 from pieces_integration.domain.auth import Principal, ensure_can_write, ensure_owner, resolve_user
 from pieces_integration.domain.errors import Conflict, NotFound
+from pieces_integration.domain.events import EventType
 from pieces_integration.domain.model import Asset, AuditEntry, OutboxMessage, Side, User
 from pieces_integration.domain.queries import AssetQuery, Page
 from pieces_integration.ports.storage import UnitOfWork, UnitOfWorkFactory
@@ -63,7 +64,9 @@ class AssetService:
             await uow.commit()
         self._changed(owner)
         await self.events.publish(
-            owner, "asset_created", {"asset": asset_payload(asset), "source": asset.source.value}
+            owner,
+            EventType.ASSET_CREATED,
+            {"asset": asset_payload(asset), "source": asset.source.value},
         )
         return asset
 
@@ -97,7 +100,9 @@ class AssetService:
             await uow.commit()
         self._changed(asset.user_id)
         await self.events.publish(
-            asset.user_id, "asset_updated", {"asset": asset_payload(asset), "source": "user"}
+            asset.user_id,
+            EventType.ASSET_UPDATED,
+            {"asset": asset_payload(asset), "source": "user"},
         )
         return asset
 
@@ -125,7 +130,7 @@ class AssetService:
         self._changed(asset.user_id)
         await self.events.publish(
             asset.user_id,
-            "asset_deleted",
+            EventType.ASSET_DELETED,
             {"asset_id": asset_id, "asset": asset_payload(asset), "source": "user"},
         )
 

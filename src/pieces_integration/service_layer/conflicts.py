@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 from pieces_integration.domain.auth import Principal, ensure_can_write, ensure_owner, resolve_user
 from pieces_integration.domain.errors import Conflict, InvalidInput, NotFound
+from pieces_integration.domain.events import EventType
 from pieces_integration.domain.hlc import HybridLogicalClock
 from pieces_integration.domain.merge import Snapshot
 from pieces_integration.domain.model import AssetBackup, AssetConflict, content_hash, new_id, utcnow
@@ -92,6 +93,8 @@ class ConflictService:
             await uow.commit()
         if chosen != current:
             await self.events.publish(
-                asset.user_id, "asset_updated", {"asset": asset_payload(asset), "source": "user"}
+                asset.user_id,
+                EventType.ASSET_UPDATED,
+                {"asset": asset_payload(asset), "source": "user"},
             )
         return conflict

@@ -8,6 +8,7 @@ from typing import Any
 
 from pieces_integration.domain.auth import Principal, ensure_can_write, resolve_user
 from pieces_integration.domain.context import apply_update, shareable
+from pieces_integration.domain.events import EventType
 from pieces_integration.domain.model import ContextChange, OutboxMessage, UserContext
 from pieces_integration.ports.storage import UnitOfWorkFactory
 from pieces_integration.service_layer.auth import ensure_user
@@ -57,7 +58,7 @@ class ContextService:
             await uow.commit()
         await self.events.publish(
             owner,
-            "context_changed",
+            EventType.CONTEXT_CHANGED,
             {
                 "user_id": owner,
                 "old_context": current,

@@ -1,35 +1,47 @@
 """Domain events toward live subscribers, published per user after commit.
 
-`EventPublisher.publish` appends the event to the durable per-user log (which assigns its
-id, keeps it in the bounded history for resuming clients and fans it out to every replica),
-then also announces it on the bus channel `user:{user_id}` for in-process consumers.
+`EventPublisher.publish` appends the event to the durable per-user log, which assigns its
+id, keeps it in the bounded history for resuming clients and fans it out to every replica.
+The log is the only way out: the real-time hub reads its tail, nothing else listens.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import asdict, is_dataclass
 from datetime import datetime
 from enum import Enum
-from typing import Any
+from typing import Any, cast, overload
 
+from pieces_integration.domain.events import EventType
 from pieces_integration.domain.model import Asset, utcnow
 from pieces_integration.ports.event_log import EventLog, LoggedEvent, NewEvent
 from pieces_integration.ports.infrastructure import EventBus
 
-# Every event type a client may put in a `subscribe` filter (spec 6.2, plus the sync
-# engine's and the connection monitor's events).
-EVENT_TYPES = frozenset(
-    {
-        "asset_created",
-        "asset_updated",
-        "asset_deleted",
-        "context_changed",
-        "suggestions_updated",
-        "sync_completed",
-        "connection_state_changed",
-        "conflict_detected",
-    }
+# Names a `subscribe` filter accepted before the service adopted spec 8.4's, kept so an
+# existing client's filter still selects the event that is really published.
+DEPRECATED_EVENT_ALIASES: dict[str, EventType] = {
+    "connection_state_changed": EventType.PIECES_CONNECTION_STATE_CHANGED,
+}
+# Every event type a client may put in a `subscribe` filter: the published vocabulary
+# (`EventType`) plus the deprecated aliases.
+EVENT_TYPES: frozenset[str] = frozenset(
+    {event.value for event in EventType} | DEPRECATED_EVENT_ALIASES.keys()
 )
+
+
+def subscription_filter(names: Iterable[str]) -> tuple[frozenset[str], list[str]]:
+    """The published event types a filter selects (aliases resolved), and its unknown names."""
+    selected: set[str] = set()
+    unknown: set[str] = set()
+    for name in names:
+        if name in DEPRECATED_EVENT_ALIASES:
+            selected.add(DEPRECATED_EVENT_ALIASES[name].value)
+        elif name in EVENT_TYPES:
+            selected.add(name)
+        else:
+            unknown.add(name)
+    return frozenset(selected), sorted(unknown)
 
 
 def to_jsonable(value: Any) -> Any:
@@ -67,18 +79,22 @@ def asset_payload(asset: Asset) -> dict[str, Any]:
     }
 
 
-def user_channel(user_id: str) -> str:
-    return f"user:{user_id}"
-
-
 class EventPublisher:
-    def __init__(self, bus: EventBus, log: EventLog) -> None:
-        self._bus = bus
-        self.log = log
+    """Publishes one user's events: `EventPublisher(event_log)`.
+
+    The old form `EventPublisher(bus, event_log)` is still accepted while callers move
+    over; the bus is not used (issue #19: every event also went to a bus channel that
+    nothing read).
+    """
+
+    @overload
+    def __init__(self, log: EventLog, /) -> None: ...
+    @overload
+    def __init__(self, bus: EventBus, log: EventLog, /) -> None: ...
+    def __init__(self, first: EventLog | EventBus, log: EventLog | None = None, /) -> None:
+        self.log: EventLog = log if log is not None else cast("EventLog", first)
 
     async def publish(self, user_id: str, event_type: str, payload: dict[str, Any]) -> LoggedEvent:
-        logged = await self.log.append(
+        return await self.log.append(
             NewEvent(user_id, event_type, utcnow().isoformat(), to_jsonable(payload))
         )
-        await self._bus.publish(user_channel(user_id), logged.wire.encode())
-        return logged

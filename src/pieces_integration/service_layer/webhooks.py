@@ -16,6 +16,7 @@ import structlog
 
 from pieces_integration.domain.commands import CreatePiecesAsset
 from pieces_integration.domain.context import apply_update
+from pieces_integration.domain.events import EventType
 from pieces_integration.domain.model import Asset, ContextChange, UserContext, utcnow
 from pieces_integration.domain.webhook_events import (
     DuplicateWebhookEvent,
@@ -158,12 +159,14 @@ async def handle_aiwfe_event(
     if events is not None:
         for asset in created:
             await events.publish(
-                event.user_id, "asset_created", {"asset": asset_payload(asset), "source": "aiwfe"}
+                event.user_id,
+                EventType.ASSET_CREATED,
+                {"asset": asset_payload(asset), "source": "aiwfe"},
             )
         if changes:
             await events.publish(
                 event.user_id,
-                "context_changed",
+                EventType.CONTEXT_CHANGED,
                 {"user_id": event.user_id, "old_context": context_before,
                  "new_context": context_after, "changes": changes},
             )  # fmt: skip

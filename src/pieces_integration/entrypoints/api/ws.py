@@ -34,7 +34,7 @@ from pieces_integration.entrypoints.api.ws_transport import (
 )
 from pieces_integration.ports.channel import ChannelClosed
 from pieces_integration.service_layer.auth import RequestMeta
-from pieces_integration.service_layer.events import EVENT_TYPES
+from pieces_integration.service_layer.events import EVENT_TYPES, subscription_filter
 from pieces_integration.service_layer.realtime import (
     CloseCode,
     RealtimeHub,
@@ -186,7 +186,7 @@ class MessageRouter:
         user_id = resolve_user(session.principal, payload.user_id)
         events = None
         if payload.events is not None:
-            unknown = sorted(set(payload.events) - EVENT_TYPES)
+            events, unknown = subscription_filter(payload.events)
             if unknown:
                 session.send_error(
                     "invalid_message",
@@ -194,7 +194,6 @@ class MessageRouter:
                     {"unknown": unknown, "supported": sorted(EVENT_TYPES)},
                 )
                 return
-            events = frozenset(payload.events)
         await session.subscribe(user_id, events, payload.last_event_id)
 
     async def _unsubscribe(self, session: Session, raw: Any) -> None:
