@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from pieces_integration.adapters import rate_limiters
 from pieces_integration.adapters.rate_limiters import MemoryRateLimiter
 from pieces_integration.domain.rate_limit import BucketState, Decision, capacity, take
+from tests.fakes import FakeClock
 
 
 def _drain(
@@ -62,23 +62,20 @@ def test_the_capacity_is_at_least_one() -> None:
 
 
 @pytest.mark.anyio
-async def test_the_memory_limiter_keeps_one_bucket_per_key(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    clock = [1000.0]
-    monkeypatch.setattr(rate_limiters.time, "monotonic", lambda: clock[0])
-    limiter = MemoryRateLimiter()
+async def test_the_memory_limiter_keeps_one_bucket_per_key() -> None:
+    clock = FakeClock(now=1000.0)
+    limiter = MemoryRateLimiter(clock=clock)
     alice = [await limiter.hit("user:alice", per_minute=60, burst=3) for _ in range(4)]
     assert [d.allowed for d in alice] == [True, True, True, False]
     assert (await limiter.hit("user:bob", per_minute=60, burst=3)).allowed
-    clock[0] += 1.0
+    clock.advance(1.0)
     assert (await limiter.hit("user:alice", per_minute=60, burst=3)).allowed
     assert not (await limiter.hit("user:alice", per_minute=60, burst=3)).allowed
 
 
 @pytest.mark.anyio
 async def test_the_memory_limiter_forgets_old_keys_when_full() -> None:
-    limiter = MemoryRateLimiter(max_keys=4)
+    limiter = MemoryRateLimiter(max_keys=4, clock=FakeClock())
     for key in "abcd":
         await limiter.hit(key, per_minute=60, burst=1)
     assert len(limiter._buckets) == 4
@@ -86,3 +83,16 @@ async def test_the_memory_limiter_forgets_old_keys_when_full() -> None:
     assert len(limiter._buckets) <= 4 and "e" in limiter._buckets
     # A forgotten key starts over with a full bucket: never a false refusal.
     assert (await limiter.hit("a", per_minute=60, burst=1)).allowed
+
+
+@pytest.mark.anyio
+async def test_an_active_users_bucket_survives_many_other_users() -> None:
+    """Eviction is by last use, not by first sight: the user who keeps calling (and is out
+    of tokens) is never the one forgotten, so strangers cannot reset their limit."""
+    limiter = MemoryRateLimiter(max_keys=10, clock=FakeClock())
+    assert (await limiter.hit("user:active", per_minute=1, burst=1)).allowed
+    for n in range(50):  # the active user keeps calling while others fill the store
+        assert not (await limiter.hit("user:active", per_minute=1, burst=1)).allowed
+        await limiter.hit(f"user:other{n}", per_minute=1, burst=1)
+    assert "user:active" in limiter._buckets
+    assert not (await limiter.hit("user:active", per_minute=1, burst=1)).allowed

@@ -3,56 +3,63 @@
 from __future__ import annotations
 
 import asyncio
+import math
 import time
-from collections import OrderedDict, defaultdict
+from collections import defaultdict
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import NamedTuple
 
+from cachetools import Cache, TLRUCache
+
+from pieces_integration.ports.clock import Clock
 from pieces_integration.ports.infrastructure import LockUnavailable
 
 
-class MemoryCache:
-    """LRU with per-entry TTL, bounded by entry count."""
+class _Entry(NamedTuple):
+    value: bytes
+    ttl: float | None  # seconds from when it was set; None: until evicted
 
-    def __init__(self, *, max_entries: int, default_ttl: float | None = None) -> None:
-        self._entries: OrderedDict[str, tuple[bytes, float | None]] = OrderedDict()
-        self._max_entries = max_entries
+
+def _expires(_key: str, entry: _Entry, now: float) -> float:
+    return math.inf if entry.ttl is None else now + entry.ttl
+
+
+class MemoryCache:
+    """LRU with per-entry TTL, bounded by entry count (cachetools' time-aware LRU)."""
+
+    def __init__(
+        self, *, max_entries: int, default_ttl: float | None = None, clock: Clock | None = None
+    ) -> None:
+        self._entries: TLRUCache[str, _Entry] = TLRUCache(
+            maxsize=max_entries, ttu=_expires, timer=clock or time.monotonic
+        )
         self._default_ttl = default_ttl
 
-    def _live(self, key: str) -> bytes | None:
-        entry = self._entries.get(key)
-        if entry is None:
-            return None
-        value, expires = entry
-        if expires is not None and expires <= time.monotonic():
-            del self._entries[key]
-            return None
-        return value
-
     async def get(self, key: str) -> bytes | None:
-        value = self._live(key)
-        if value is not None:
-            self._entries.move_to_end(key)
-        return value
+        entry = self._entries.get(key)  # a hit becomes the most recently used
+        return None if entry is None else entry.value
 
     async def set(self, key: str, value: bytes, *, ttl: float | None = None) -> None:
-        ttl = ttl if ttl is not None else self._default_ttl
-        self._entries[key] = (value, None if ttl is None else time.monotonic() + ttl)
-        self._entries.move_to_end(key)
-        while len(self._entries) > self._max_entries:
-            self._entries.popitem(last=False)
+        self._entries[key] = _Entry(value, ttl if ttl is not None else self._default_ttl)
+
+    def _discard(self, key: str) -> bool:
+        try:
+            return self._entries.pop(key, None) is not None
+        except KeyError:  # it expired between the lookup and the removal
+            return False
 
     async def delete(self, *keys: str) -> int:
-        return sum(self._entries.pop(key, None) is not None for key in keys)
+        return sum(self._discard(key) for key in keys)
 
     async def delete_prefix(self, prefix: str) -> int:
         doomed = [key for key in self._entries if key.startswith(prefix)]
-        for key in doomed:
-            del self._entries[key]
-        return len(doomed)
+        return sum(self._discard(key) for key in doomed)
 
     def size_bytes(self) -> int:
-        return sum(len(key) + len(value) for key, (value, _) in self._entries.items())
+        # Cache.__getitem__, not the LRU's: reading every entry must not reorder them.
+        entries = self._entries
+        return sum(len(key) + len(Cache.__getitem__(entries, key).value) for key in list(entries))
 
     async def ping(self) -> None:
         return None

@@ -6,9 +6,11 @@ import time
 from typing import Any
 
 import redis.asyncio as redis
+from cachetools import LRUCache
 
 from pieces_integration.domain.errors import DependencyUnavailable
 from pieces_integration.domain.rate_limit import BucketState, Decision, capacity, take
+from pieces_integration.ports.clock import Clock
 
 # KEYS[1] bucket hash; ARGV: per_minute, burst. Uses Redis' own clock so replicas agree.
 _TAKE = """
@@ -31,18 +33,21 @@ return {allowed, tostring(tokens)}
 
 
 class MemoryRateLimiter:
-    def __init__(self, *, max_keys: int = 100_000) -> None:
-        self._buckets: dict[str, BucketState] = {}
-        self._max_keys = max_keys
+    """One bucket per key in this process, at most `max_keys` of them.
+
+    When full, the least recently *used* key is forgotten (it merely starts again with a full
+    bucket, which is what it would have refilled to anyway): a user who keeps calling is never
+    the one forgotten, so their limit cannot be reset by others filling the store.
+    """
+
+    def __init__(self, *, max_keys: int = 100_000, clock: Clock | None = None) -> None:
+        self._buckets: LRUCache[str, BucketState] = LRUCache(maxsize=max_keys)
+        self._clock = clock or time.monotonic
 
     async def hit(self, key: str, *, per_minute: int, burst: int) -> Decision:
         decision, state = take(
-            self._buckets.get(key), now=time.monotonic(), per_minute=per_minute, burst=burst
+            self._buckets.get(key), now=self._clock(), per_minute=per_minute, burst=burst
         )
-        if len(self._buckets) >= self._max_keys and key not in self._buckets:
-            # Forget the oldest half: a forgotten key merely starts with a full bucket.
-            for stale in list(self._buckets)[: self._max_keys // 2]:
-                del self._buckets[stale]
         self._buckets[key] = state
         return decision
 

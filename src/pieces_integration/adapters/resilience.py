@@ -21,9 +21,8 @@ import structlog
 
 from pieces_integration.domain.backoff import exponential_backoff
 from pieces_integration.domain.rate_limit import BucketState, take
+from pieces_integration.ports.clock import Clock, Sleep
 
-Clock = Callable[[], float]
-Sleep = Callable[[float], Awaitable[None]]
 T = TypeVar("T")
 
 log = structlog.get_logger(__name__)

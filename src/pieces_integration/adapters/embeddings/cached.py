@@ -8,10 +8,10 @@ Vectors are kept as float32 arrays (1.5 KiB each for MiniLM), least recently use
 
 from __future__ import annotations
 
-from collections import OrderedDict
 from collections.abc import Sequence
 
 import numpy as np
+from cachetools import LRUCache
 from numpy.typing import NDArray
 
 from pieces_integration.ports.vectors import BackgroundEmbedder, Embedder
@@ -20,8 +20,7 @@ from pieces_integration.ports.vectors import BackgroundEmbedder, Embedder
 class CachedEmbedder:
     def __init__(self, inner: Embedder, *, max_entries: int = 4096) -> None:
         self._inner = inner
-        self._max_entries = max_entries
-        self._vectors: OrderedDict[str, NDArray[np.float32]] = OrderedDict()
+        self._vectors: LRUCache[str, NDArray[np.float32]] = LRUCache(maxsize=max_entries)
         self.hits = 0
         self.misses = 0
 
@@ -36,9 +35,8 @@ class CachedEmbedder:
     async def embed(self, texts: Sequence[str]) -> list[list[float]]:
         found: dict[str, NDArray[np.float32]] = {}
         for text in texts:
-            vector = self._vectors.get(text)
+            vector = self._vectors.get(text)  # a hit becomes the most recently used
             if vector is not None:
-                self._vectors.move_to_end(text)
                 found[text] = vector
         missing = [text for text in dict.fromkeys(texts) if text not in found]
         self.hits += len(texts) - len(missing)
@@ -46,17 +44,10 @@ class CachedEmbedder:
         if missing:
             fresh = await self._inner.embed(missing)
             for text, row in zip(missing, fresh, strict=True):
-                found[text] = np.asarray(row, dtype=np.float32)
-                self._remember(text, found[text])
+                found[text] = self._vectors[text] = np.asarray(row, dtype=np.float32)
         return [found[text].tolist() for text in texts]
 
     async def embed_background(self, texts: Sequence[str]) -> list[list[float]]:
         if isinstance(self._inner, BackgroundEmbedder):
             return await self._inner.embed_background(texts)
         return await self._inner.embed(texts)
-
-    def _remember(self, text: str, vector: NDArray[np.float32]) -> None:
-        self._vectors[text] = vector
-        self._vectors.move_to_end(text)
-        while len(self._vectors) > self._max_entries:
-            self._vectors.popitem(last=False)

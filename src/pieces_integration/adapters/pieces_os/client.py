@@ -22,7 +22,6 @@ from pieces_integration.adapters.resilience import (
     CircuitBreaker,
     CircuitOpen,
     RetryPolicy,
-    Sleep,
     TokenBucket,
     Transient,
     call_with_retries,
@@ -39,6 +38,7 @@ from pieces_integration.domain.errors import (
     UpstreamTimeout,
 )
 from pieces_integration.domain.model import Asset
+from pieces_integration.ports.clock import Sleep
 from pieces_integration.ports.pieces import (
     AssetChanges,
     AssetDraft,

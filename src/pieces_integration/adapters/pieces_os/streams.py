@@ -18,10 +18,10 @@ import random
 import structlog
 
 from pieces_integration.adapters.pieces_os import mapping
-from pieces_integration.adapters.resilience import Sleep
 from pieces_integration.domain.backoff import jittered
 from pieces_integration.domain.connection_state import FailureKind
 from pieces_integration.domain.errors import PiecesOSUnavailable, UpstreamTimeout
+from pieces_integration.ports.clock import Sleep
 from pieces_integration.ports.pieces import IdentifierHandler, PiecesTransport, StreamObserver
 
 PATH = "/assets/stream/identifiers"
