@@ -22,14 +22,27 @@ from typing import Any, Self
 
 import structlog
 
+from pieces_integration.domain.backoff import jittered
 from pieces_integration.domain.model import Side, SyncRun, utcnow
+from pieces_integration.ports.clock import Clock, Sleep
 from pieces_integration.ports.infrastructure import LockUnavailable
 from pieces_integration.ports.storage import UnitOfWorkFactory
-from pieces_integration.service_layer.sync_engine import INTERRUPTED, Scope, SyncEngine
+from pieces_integration.service_layer.sync.engine import INTERRUPTED, Scope, SyncEngine
 
 log = structlog.get_logger(__name__)
 
 UserLister = Callable[[], Awaitable[list[str]]]
+
+
+async def _woken_or_slept(wake: asyncio.Event, nap: Awaitable[None]) -> None:
+    """Until `wake` is set or `nap` (the injected sleep) ends, whichever is first."""
+    waiting = [asyncio.ensure_future(wake.wait()), asyncio.ensure_future(nap)]
+    try:
+        await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for task in waiting:
+            task.cancel()
+        await asyncio.gather(*waiting, return_exceptions=True)
 
 
 @dataclass
@@ -52,6 +65,8 @@ class SyncScheduler:
     retry_after_giving_way: float = 2.0
     max_give_way: int = 3
     rng: random.Random = field(default_factory=random.Random)
+    clock: Clock = time.monotonic
+    sleep: Sleep = asyncio.sleep  # the loop's naps (a wake-up cuts one short)
     _due: dict[str, float] = field(default_factory=dict)
     _poked: dict[str, float] = field(default_factory=dict)
     _scopes: dict[str, Scope | None] = field(default_factory=dict)  # None: a full run
@@ -91,8 +106,7 @@ class SyncScheduler:
         period = self.interval
         if user_id is not None and self.full_run_share > 0:
             period = max(period, self._full_cost.get(user_id, 0.0) / self.full_run_share)
-        spread = period * self.jitter
-        return time.monotonic() + period + self.rng.uniform(-spread, spread)
+        return self.clock() + jittered(period, self.rng, self.jitter)
 
     def poke(
         self,
@@ -107,7 +121,7 @@ class SyncScheduler:
         A plain poke (local changes to push) and a poke naming remote ids (a change stream)
         make a scoped run; `full=True` (or any poke merged with one) reconciles everything.
         """
-        self._poked.setdefault(user_id, time.monotonic() + self.debounce)
+        self._poked.setdefault(user_id, self.clock() + self.debounce)
         self._wake.set()
         if (give_way := self._give_way.get(user_id)) is not None:
             give_way.set()
@@ -165,7 +179,7 @@ class SyncScheduler:
         if interrupt is not None:
             self._give_way[user_id] = interrupt
         async with self._slots:
-            started = time.monotonic()
+            started = self.clock()
             try:
                 run = await self.engine.sync_user(
                     user_id, trigger=trigger, join=join, scope=scope, interrupt=interrupt
@@ -173,11 +187,11 @@ class SyncScheduler:
                 if run.status == INTERRUPTED:
                     self._gave_way[user_id] = self._gave_way.get(user_id, 0) + 1
                     if user_id in self._due:
-                        self._due[user_id] = time.monotonic() + self.retry_after_giving_way
+                        self._due[user_id] = self.clock() + self.retry_after_giving_way
                     return run
                 if scope is None:
                     self._gave_way.pop(user_id, None)
-                    self._full_cost[user_id] = time.monotonic() - started
+                    self._full_cost[user_id] = self.clock() - started
                     if user_id in self._due:
                         self._due[user_id] = self._next_due(user_id)
                 return run
@@ -200,7 +214,7 @@ class SyncScheduler:
     async def _loop(self) -> None:
         refresh_at = 0.0
         while not self._stop.is_set():
-            now = time.monotonic()
+            now = self.clock()
             if now >= refresh_at:
                 await self._refresh()
                 refresh_at = now + min(self.interval, 10.0)
@@ -223,17 +237,14 @@ class SyncScheduler:
     async def _sleep(self) -> None:
         """Until the next tick, the next poke's debounce ends, or something wakes us."""
         timeout = self.tick
-        now = time.monotonic()
+        now = self.clock()
         for user_id, due in self._poked.items():
             if not self._busy(user_id):  # those wait for their run to finish
                 timeout = min(timeout, max(0.0, due - now))
         self._wake.clear()
         if timeout <= 0 or self._stop.is_set():
             return
-        try:
-            await asyncio.wait_for(self._wake.wait(), timeout)
-        except TimeoutError:
-            pass
+        await _woken_or_slept(self._wake, self.sleep(timeout))
 
     async def _refresh(self) -> None:
         try:
@@ -245,7 +256,7 @@ class SyncScheduler:
             return
         for user_id in users:
             # First sight: spread the first runs over one interval.
-            self._due.setdefault(user_id, time.monotonic() + self.rng.uniform(0, self.interval))
+            self._due.setdefault(user_id, self.clock() + self.rng.uniform(0, self.interval))
         for user_id in list(self._due):
             if user_id not in users:
                 del self._due[user_id]
