@@ -7,21 +7,22 @@ import anyio
 import pytest
 
 from pieces_integration.observability.metrics import Metrics
+from pieces_integration.ports.clock import Sleep
 from pieces_integration.service_layer.vector_maintenance import VectorMaintenance
+from tests.fakes import FakeClock, VirtualClock
 
 pytestmark = pytest.mark.anyio
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1_000.0
-
-    def __call__(self) -> float:
-        return self.now
+def Clock() -> FakeClock:
+    return FakeClock(now=1_000.0)
 
 
 class FakeStore:
-    def __init__(self) -> None:
+    """Optimising takes 0.01 s of `sleep`'s time (a fake clock's unless told otherwise)."""
+
+    def __init__(self, sleep: Sleep | None = None) -> None:
+        self._sleep = sleep or FakeClock().sleep
         self.writes = 0
         self.calls: list[int] = []
         self.fail = False
@@ -36,7 +37,7 @@ class FakeStore:
         self.running += 1
         self.overlapped |= self.running > 1
         try:
-            await anyio.sleep(0.01)
+            await self._sleep(0.01)
             self.calls.append(min_writes)
             if self.fail:
                 raise RuntimeError("optimiser crashed")
@@ -52,7 +53,7 @@ class FakeStore:
             await self._finished.wait()
 
 
-def loop(store: FakeStore, clock: Clock, metrics: Metrics | None = None) -> VectorMaintenance:
+def loop(store: FakeStore, clock: FakeClock, metrics: Metrics | None = None) -> VectorMaintenance:
     return VectorMaintenance(
         store,  # type: ignore[arg-type]
         min_writes=100,
@@ -128,17 +129,22 @@ async def test_a_failure_is_counted_and_retried_after_the_back_off() -> None:
 
 
 async def test_the_background_loop_polls_and_never_overlaps_runs() -> None:
-    store = FakeStore()
+    clock = VirtualClock()
+    store = FakeStore(sleep=clock.sleep)
     store.writes = 1_000
     maintenance = VectorMaintenance(
         store,  # type: ignore[arg-type]
         min_writes=100,
         quiet_seconds=0,
-        poll_seconds=0.001,
+        poll_seconds=5,
+        clock=clock,
+        sleep=clock.sleep,
     )
     async with maintenance:
-        with anyio.fail_after(5):
-            await store.wait_for_calls(1)
-            store.writes = 1_000  # written again: due again
-            await store.wait_for_calls(2)
+        await clock.advance(4.99)
+        assert store.calls == []  # nothing before the first poll
+        await clock.advance(0.02)  # the poll at 5 s, then 0.01 s of optimising
+        assert len(store.calls) == 1
+        store.writes = 1_000  # written again: due again
+        await clock.run_until(lambda: len(store.calls) == 2, step=1, limit=30)
     assert not store.overlapped

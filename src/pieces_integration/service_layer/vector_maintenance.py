@@ -17,11 +17,11 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
 from typing import Any
 
 import anyio
 
+from pieces_integration.ports.clock import Clock, Sleep
 from pieces_integration.ports.vectors import VectorStore
 from pieces_integration.service_layer._background import BackgroundLoop
 
@@ -41,7 +41,8 @@ class VectorMaintenance(BackgroundLoop):
         poll_seconds: float = 5.0,
         failure_backoff_seconds: float = 300.0,
         counter: Any = None,
-        clock: Callable[[], float] = time.monotonic,
+        clock: Clock = time.monotonic,
+        sleep: Sleep = anyio.sleep,
     ) -> None:
         self.store = store
         self.min_writes = min_writes
@@ -51,6 +52,7 @@ class VectorMaintenance(BackgroundLoop):
         self.failure_backoff_seconds = failure_backoff_seconds
         self.counter = counter  # pieces_vector_optimizations_total{result}
         self.clock = clock
+        self._sleep = sleep
         self.runs = 0
         self._last_seen = -1
         self._last_change = 0.0
@@ -59,7 +61,7 @@ class VectorMaintenance(BackgroundLoop):
 
     async def _loop(self) -> None:
         while True:
-            await anyio.sleep(self.poll_seconds)
+            await self._sleep(self.poll_seconds)
             await self.run_once()
 
     def due(self) -> bool:
