@@ -14,6 +14,7 @@ import json
 import os
 import ssl
 from collections.abc import Mapping
+from importlib.resources.abc import Traversable
 from pathlib import Path
 from typing import Any, Literal
 
@@ -25,6 +26,7 @@ from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
+    YamlConfigSettingsSource,
 )
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
@@ -336,17 +338,21 @@ class SpecEnvironmentSource(PydanticBaseSettingsSource):
         return values
 
 
-class YamlFileSource(PydanticBaseSettingsSource):
-    """Reads `CONFIG_FILE`, or `config/<APP_ENV>.yaml` in the working directory if present."""
+class YamlFileSource(YamlConfigSettingsSource):
+    """`CONFIG_FILE`, or `config/<APP_ENV>.yaml` in the working directory if present, read by
+    pydantic-settings' own YAML source; only the file's choice and the errors are ours."""
 
-    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
-        return None, field_name, False
+    def __init__(self, settings_cls: type[BaseSettings]) -> None:
+        super().__init__(settings_cls, yaml_file=config_file_path(os.environ))
 
-    def __call__(self) -> dict[str, Any]:
-        path = config_file_path(os.environ)
-        if path is None:
-            return {}
-        return read_config_file(path)
+    def _read_file(self, file_path: Path | Traversable) -> dict[str, Any]:
+        try:
+            loaded: Any = super()._read_file(file_path)
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"{file_path}: not valid YAML ({exc})".replace("\n", " ")) from None
+        if not isinstance(loaded, dict):
+            raise ConfigError(f"{file_path}: the top level must be a mapping of sections")
+        return loaded
 
 
 def config_file_path(environ: Mapping[str, str]) -> Path | None:
@@ -358,18 +364,6 @@ def config_file_path(environ: Mapping[str, str]) -> Path | None:
         return path
     candidate = Path("config") / f"{_environment_name(environ)}.yaml"
     return candidate if candidate.is_file() else None
-
-
-def read_config_file(path: Path) -> dict[str, Any]:
-    try:
-        loaded = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: not valid YAML ({exc})".replace("\n", " ")) from None
-    if loaded is None:
-        return {}
-    if not isinstance(loaded, dict):
-        raise ConfigError(f"{path}: the top level must be a mapping of sections")
-    return loaded
 
 
 def describe_validation_error(exc: ValidationError) -> str:

@@ -115,3 +115,35 @@ def test_shipped_config_files_are_valid(monkeypatch: pytest.MonkeyPatch) -> None
         monkeypatch.setenv("ENCRYPTION_KEY", "k" * 44)
         monkeypatch.setenv("JWT_SECRET", "s" * 32)
         assert load_settings().server.port == 8080
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("server: [unclosed\n", r"app\.yaml: not valid YAML \("),
+        ("- server\n- sync\n", r"app\.yaml: the top level must be a mapping of sections"),
+        ("just a string\n", r"app\.yaml: the top level must be a mapping of sections"),
+    ],
+)
+def test_a_broken_file_is_refused_in_one_line(
+    text: str, message: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config = tmp_path / "app.yaml"
+    config.write_text(text)
+    monkeypatch.setenv("CONFIG_FILE", str(config))
+    with pytest.raises(ConfigError, match=message) as caught:
+        load_settings()
+    assert "\n" not in str(caught.value)
+
+
+def test_a_missing_config_file_is_named(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CONFIG_FILE", str(tmp_path / "nowhere.yaml"))
+    with pytest.raises(ConfigError, match=r"^CONFIG_FILE: .*nowhere\.yaml does not exist$"):
+        load_settings()
+
+
+def test_an_empty_file_means_the_defaults(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    config = tmp_path / "app.yaml"
+    config.write_text("# nothing set yet\n")
+    monkeypatch.setenv("CONFIG_FILE", str(config))
+    assert load_settings().server.port == 8080
