@@ -19,7 +19,7 @@ No unit may stall the others behind that lock:
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from types import TracebackType
 from typing import Any, Self
 
@@ -214,7 +214,13 @@ class SqlUnitOfWork:
 class SqlUnitOfWorkFactory:
     """Makes units of work on one engine; owns the SQLite write lock."""
 
-    def __init__(self, engine: AsyncEngine, *, lock_timeout: float = WRITE_WAIT_SECONDS) -> None:
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        *,
+        after_commit: Sequence[AfterCommitHook] = (),
+        lock_timeout: float = WRITE_WAIT_SECONDS,
+    ) -> None:
         self.engine = engine
         self._write_lock = asyncio.Lock() if is_sqlite(engine) else None
         self._lock_timeout = lock_timeout
@@ -222,7 +228,7 @@ class SqlUnitOfWorkFactory:
         # the write lock released. They must not raise (the transaction is committed); they
         # may be slow or open a unit of work. Hooks of concurrent units may interleave: the
         # index queue, written in the same transactions, settles whatever they leave stale.
-        self.after_commit: list[AfterCommitHook] = []
+        self.after_commit: list[AfterCommitHook] = list(after_commit)
 
     def __call__(self, *, readonly: bool = False) -> SqlUnitOfWork:
         return SqlUnitOfWork(

@@ -8,12 +8,13 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from dataclasses import replace
 
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
 from pieces_integration import __version__
-from pieces_integration.bootstrap import Container, bootstrap
+from pieces_integration.bootstrap import Container, Overrides, bootstrap
 from pieces_integration.config import Settings
 from pieces_integration.entrypoints.api import ws
 from pieces_integration.entrypoints.api.errors import install_error_handlers
@@ -31,8 +32,8 @@ from pieces_integration.entrypoints.api.routes import (
     sync,
     users,
 )
+from pieces_integration.entrypoints.api.ws_transport import FANOUT
 from pieces_integration.observability.metrics import Metrics
-from pieces_integration.search_wiring import search_runtime
 from pieces_integration.service_layer.local_admin import SignInCodes
 
 
@@ -40,24 +41,34 @@ def create_app(
     settings: Settings,
     *,
     container: Container | None = None,
+    overrides: Overrides | None = None,
     signin_codes: SignInCodes | None = None,
 ) -> FastAPI:
+    """`container`: a ready one (the caller closes it); else the lifespan bootstraps one
+    from `settings` and `overrides` and closes it on shutdown."""
     metrics = container.metrics if container is not None else Metrics()
+    if overrides is None:
+        # Fan-outs open a batch of the `serve` command's direct frame writer.
+        overrides = Overrides(metrics=metrics, realtime_batch=FANOUT.batch)
+    elif overrides.metrics is None:
+        overrides = replace(overrides, metrics=metrics)
+    else:
+        metrics = overrides.metrics
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         owned = container is None
-        app.state.container = container or bootstrap(settings, metrics=metrics)
-        if signin_codes is not None:
-            app.state.container.extras["signin_codes"] = signin_codes
-        realtime = await ws.start_realtime(app.state.container)
+        running: Container = container or bootstrap(settings, overrides)
+        app.state.container = running
+        hub = running.realtime.hub
+        await hub.start()
         try:
-            async with app.state.container.scheduler, search_runtime(app.state.container):
+            async with running.sync.scheduler, running.search.running():
                 yield
         finally:
-            await realtime.stop()  # clients are told to reconnect before anything closes
+            await hub.stop()  # clients are told to reconnect before anything closes
             if owned:
-                await app.state.container.aclose()
+                await running.aclose()
 
     app = FastAPI(
         title="pieces-integration",
@@ -70,6 +81,7 @@ def create_app(
     )
     if container is not None:
         app.state.container = container
+    app.state.signin_codes = signin_codes  # the one-time sign-in link `serve` printed
     install_error_handlers(app)
     install_problem_docs(app)  # documents every router's problem+json responses
     app.include_router(health.router)

@@ -30,9 +30,8 @@ class DrainingServer(uvicorn.Server):
         for server in self.servers:
             server.close()  # no new connections while the old ones are told to move
         container = getattr(self._app.state, "container", None)
-        hub = container.extras.get("realtime") if container is not None else None
-        if hub is not None:
-            await hub.drain()
+        if container is not None:
+            await container.realtime.hub.drain()
         await super().shutdown(sockets)
 
 

@@ -11,7 +11,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from pieces_integration.bootstrap import Container, _jwt_codec
+from pieces_integration.bootstrap import Container
+from pieces_integration.bootstrap.infrastructure import jwt_codec
 from pieces_integration.domain.model import ApiKey, Role, utcnow
 from pieces_integration.entrypoints.cli._common import (
     ensure_schema,
@@ -40,7 +41,7 @@ def create_token(
 ) -> None:
     """Print a signed token for USER."""
     settings = settings_or_exit()
-    codec = _jwt_codec(settings)
+    codec = jwt_codec(settings)
     if not codec.can_issue:
         fail("tokens come from the identity provider when JWT_PUBLIC_KEY / JWKS_URL is set")
     chosen = _role(role)  # before any output: a bad role is one error line, nothing else

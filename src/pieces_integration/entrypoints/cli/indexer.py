@@ -18,8 +18,6 @@ from pieces_integration.entrypoints.cli._common import (
     run_with_container,
     settings_or_exit,
 )
-from pieces_integration.search_wiring import search_runtime
-from pieces_integration.service_layer.indexer import SearchIndex, SemanticIndexer
 
 
 def index_worker(
@@ -36,16 +34,16 @@ def index_worker(
         )
 
     async def work(container: Container) -> int:
-        indexer: SemanticIndexer = container.extras["semantic_indexer"]
+        indexer = container.search.indexer
         indexer.batch_size = batch_size
         if once:
-            index: SearchIndex = container.extras["search_index"]
+            index = container.search.index
             await index.open()
             try:
                 return await indexer.drain()
             finally:
                 await index.close()
-        async with search_runtime(container, serve=False):
+        async with container.search.running(serve=False):
             typer.echo("index worker running; Ctrl-C to stop", err=True)
             await anyio.sleep_forever()
         return 0

@@ -36,8 +36,8 @@ def sync(user: str = typer.Option(..., "--user", help="The user to synchronise."
             async with container.uow(readonly=True) as uow:
                 if await uow.users.get(user) is None:
                     fail(f"no user {user!r}")
-            container.sync_engine.on_progress = report
-            return await container.sync_engine.sync_user(user, trigger="cli")
+            container.sync.engine.on_progress = report
+            return await container.sync.engine.sync_user(user, trigger="cli")
 
         run = run_with_container(settings, work)
     typer.echo(

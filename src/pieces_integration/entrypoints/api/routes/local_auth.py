@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel
 
 from pieces_integration.domain.errors import NotFound
@@ -25,10 +25,12 @@ class TokenPublic(BaseModel):
 
 @router.get("/local-signin", summary="Exchange the one-time code printed by `serve` for a token")
 async def local_signin(
-    container: ContainerDep, code: Annotated[str, Query(min_length=8, max_length=128)]
+    request: Request,
+    container: ContainerDep,
+    code: Annotated[str, Query(min_length=8, max_length=128)],
 ) -> TokenPublic:
-    codes = container.extras.get("signin_codes")
-    if not isinstance(codes, SignInCodes):
+    codes: SignInCodes | None = request.app.state.signin_codes
+    if codes is None:
         raise NotFound("route", "/api/v1/auth/local-signin")
     codes.redeem(code)
     ttl = container.settings.auth.token_ttl_seconds

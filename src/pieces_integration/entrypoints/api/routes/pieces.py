@@ -7,7 +7,6 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query
 
 from pieces_integration.domain.auth import ensure_can_write, resolve_user
-from pieces_integration.domain.errors import DependencyUnavailable
 from pieces_integration.entrypoints.api.deps import ContainerDep, CurrentPrincipal
 from pieces_integration.entrypoints.api.schemas.pieces import (
     ConnectionResultPublic,
@@ -18,18 +17,13 @@ from pieces_integration.entrypoints.api.schemas.pieces import (
     PiecesDetectionPublic,
     PiecesDisconnect,
 )
-from pieces_integration.service_layer.pieces_connections import PiecesIntegration
+from pieces_integration.service_layer.pieces import PiecesIntegration
 
 router = APIRouter(prefix="/api/v1/integrations/pieces", tags=["integrations"])
 
 
 def get_pieces(container: ContainerDep) -> PiecesIntegration:
-    pieces = container.extras.get("pieces")
-    if not isinstance(pieces, PiecesIntegration):
-        raise DependencyUnavailable(
-            "the Pieces integration is not configured", upstream="pieces_integration"
-        )
-    return pieces
+    return container.sync.pieces
 
 
 PiecesDep = Annotated[PiecesIntegration, Depends(get_pieces)]

@@ -17,8 +17,7 @@ from pieces_integration.entrypoints.api.schemas.search import (
     SearchResultsPublic,
     SuggestionPublic,
 )
-from pieces_integration.service_layer.search import SearchContext, SearchRequest, SearchService
-from pieces_integration.service_layer.suggestions import SuggestionService
+from pieces_integration.service_layer.search import SearchContext, SearchRequest
 
 router = APIRouter(prefix="/api/v1/assets", tags=["search"])
 
@@ -27,7 +26,7 @@ router = APIRouter(prefix="/api/v1/assets", tags=["search"])
 async def search_assets(
     body: SearchBody, principal: CurrentPrincipal, container: ContainerDep
 ) -> SearchResultsPublic:
-    service: SearchService = container.extras["search"]
+    service = container.search.search
     limit = container.settings.api.max_query_length
     if len(body.query) > limit:
         raise InvalidInput(f"query is longer than {limit} characters", field="query")
@@ -87,6 +86,6 @@ async def read_suggestions(
     context: Annotated[str | None, Query(max_length=8192, description="JSON object")] = None,
     limit: Annotated[int | None, Query(ge=1, le=100)] = None,
 ) -> list[SuggestionPublic]:
-    service: SuggestionService = container.extras["suggestions"]
+    service = container.search.suggestions
     items = await service.for_user(principal, user_id, _context(context), limit)
     return [SuggestionPublic.model_validate(item) for item in items]

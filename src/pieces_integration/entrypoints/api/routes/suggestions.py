@@ -9,7 +9,6 @@ from fastapi import APIRouter, Path, status
 
 from pieces_integration.entrypoints.api.deps import ContainerDep, CurrentPrincipal
 from pieces_integration.entrypoints.api.schemas.search import FeedbackBody, FeedbackPublic
-from pieces_integration.service_layer.suggestions import SuggestionService
 
 router = APIRouter(prefix="/api/v1/suggestions", tags=["search"])
 
@@ -25,7 +24,7 @@ async def record_feedback(
     principal: CurrentPrincipal,
     container: ContainerDep,
 ) -> FeedbackPublic:
-    service: SuggestionService = container.extras["suggestions"]
+    service = container.search.suggestions
     feedback = await service.record_feedback(
         principal, suggestion_id, body.action, asset_id=body.asset_id, raw_context=body.context
     )

@@ -36,7 +36,7 @@ async def sync_now(
     async with container.uow() as uow:
         await ensure_user(uow, owner, principal.role)
         await uow.commit()
-    task = container.scheduler.start(owner, trigger="api", join=True)
+    task = container.sync.scheduler.start(owner, trigger="api", join=True)
     try:
         run = await asyncio.wait_for(asyncio.shield(task), WAIT_SECONDS)
     except TimeoutError:
@@ -73,7 +73,7 @@ async def read_conflicts(
         str | None, Query(alias="status", pattern="^(open|resolved)$")
     ] = None,
 ) -> list[ConflictPublic]:
-    conflicts = await container.conflicts.for_user(principal, user_id, conflict_status)
+    conflicts = await container.sync.conflicts.for_user(principal, user_id, conflict_status)
     return [ConflictPublic.of(conflict) for conflict in conflicts]
 
 
@@ -84,8 +84,8 @@ async def resolve_conflict(
     principal: CurrentPrincipal,
     container: ContainerDep,
 ) -> ConflictPublic:
-    conflict = await container.conflicts.resolve(
+    conflict = await container.sync.conflicts.resolve(
         principal, conflict_id, body.resolution, body.content
     )
-    container.scheduler.poke(conflict.user_id)
+    container.sync.scheduler.poke(conflict.user_id)
     return ConflictPublic.of(conflict)
