@@ -85,10 +85,10 @@ from pieces_integration.adapters.vectors.qdrant_edge import QdrantEdgeVectorStor
 from pieces_integration.bootstrap import Container, bootstrap
 from pieces_integration.config import load_settings
 from pieces_integration.domain.model import Asset, Role, User, utcnow
+from pieces_integration.domain.suggestion_context import SuggestContext
 from pieces_integration.observability.logs import configure_logging
 from pieces_integration.ports.vectors import ASSETS
 from pieces_integration.service_layer.indexer import SearchIndex, asset_points
-from pieces_integration.service_layer.suggestions import SuggestContext
 from stdlib_corpus import Function, build_task
 
 LANGUAGES = ("python", "javascript", "typescript", "go")

@@ -15,8 +15,21 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
+from pieces_integration.domain.connection_state import is_compatible
+from pieces_integration.domain.errors import PiecesOSUnavailable
 from pieces_integration.domain.merge import Snapshot
-from pieces_integration.domain.model import Side
+from pieces_integration.domain.model import Asset, Connection, Side
+from pieces_integration.ports.pieces import (
+    AssetChanges,
+    AssetDraft,
+    DetectionResult,
+    PiecesHealth,
+    PiecesSession,
+    PiecesUser,
+    SearchHit,
+    SearchMode,
+    StoredConnection,
+)
 from pieces_integration.ports.sync_sides import RemoteAsset, SyncSide
 
 
@@ -167,3 +180,94 @@ class VirtualClock:
             if self.now >= deadline:
                 raise AssertionError(f"condition not met within {limit} virtual seconds")
             await self.advance(step)
+
+
+# --- Pieces OS link -------------------------------------------------------------------------
+
+
+@dataclass
+class FakePiecesOS:
+    """A `PiecesOS` that answers the connect handshake; `url`/`api_key` say what it was
+    opened with, `closed` whether it was closed."""
+
+    version: str = "12.3.4"
+    healthy: bool = True
+    down: bool = False
+    closed: bool = False
+    ids: list[str] = field(default_factory=lambda: ["a1", "a2"])
+    url: str = "http://127.0.0.1:39300"
+    api_key: str | None = None
+
+    async def health(self) -> PiecesHealth:
+        if self.down:
+            raise PiecesOSUnavailable("refused", kind="not_running")
+        return PiecesHealth(self.healthy, self.version, is_compatible(self.version))
+
+    async def connect(self) -> PiecesSession:
+        if self.down:
+            raise PiecesOSUnavailable("refused", kind="not_running")
+        return PiecesSession("app-1", "os-1", self.version, {"id": "app-1"})
+
+    async def user(self) -> PiecesUser | None:
+        return PiecesUser("pieces-user")
+
+    async def asset_ids(self) -> list[str]:
+        return list(self.ids)
+
+    async def list_assets(self, user_id: str) -> list[Asset]:
+        raise NotImplementedError
+
+    async def get_asset(self, user_id: str, asset_id: str) -> Asset:
+        raise NotImplementedError
+
+    async def create_asset(self, user_id: str, draft: AssetDraft) -> Asset:
+        raise NotImplementedError
+
+    async def update_asset(self, user_id: str, asset_id: str, changes: AssetChanges) -> Asset:
+        raise NotImplementedError
+
+    async def delete_asset(self, asset_id: str) -> None:
+        raise NotImplementedError
+
+    async def search(self, query: str, mode: SearchMode = SearchMode.FUZZY) -> list[SearchHit]:
+        return []
+
+    async def aclose(self) -> None:
+        self.closed = True
+
+
+class MemoryConnectionStore:
+    """A `ConnectionStore` in a dict."""
+
+    def __init__(self) -> None:
+        self.rows: dict[str, StoredConnection] = {}
+
+    async def get(self, user_id: str) -> StoredConnection | None:
+        return self.rows.get(user_id)
+
+    async def save(self, connection: Connection, *, sealed_secret: bytes | None) -> None:
+        self.rows[connection.user_id] = StoredConnection(connection, sealed_secret)
+
+    async def delete(self, user_id: str) -> None:
+        self.rows.pop(user_id, None)
+
+
+class NoPiecesDetector:
+    """A `PiecesDetector` that finds nothing anywhere."""
+
+    async def probe(self, base_url: str) -> str | None:
+        return None
+
+    async def detect(self, host: str, *, scheme: str = "http") -> DetectionResult:
+        return DetectionResult(found=False)
+
+
+def fake_seal(plaintext: str, context: str) -> bytes:
+    """An `Encrypt` that binds the context and hides the text (reversed), for `fake_unseal`."""
+    return (context + "|" + plaintext[::-1]).encode()
+
+
+def fake_unseal(sealed: bytes, context: str) -> str:
+    bound, _, reversed_text = sealed.decode().partition("|")
+    assert bound == context, "sealed for someone else"
+    return reversed_text[::-1]

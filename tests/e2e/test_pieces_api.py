@@ -24,12 +24,8 @@ from pieces_integration.domain.model import ConnectionKind, Role
 from pieces_integration.domain.secrets import connection_secret_binding
 from pieces_integration.emulators.pieces.server import EmulatorServer
 from pieces_integration.entrypoints.api.routes import pieces as pieces_routes
-from pieces_integration.service_layer.pieces_connection_store import UowPiecesConnectionStore
-from pieces_integration.service_layer.pieces_connections import (
-    PiecesConnections,
-    PiecesIntegration,
-    publish_to,
-)
+from pieces_integration.service_layer.pieces import PiecesConnections, PiecesIntegration, publish_to
+from pieces_integration.service_layer.pieces.store import UowPiecesConnectionStore
 from pieces_integration.sync_wiring import audit_to
 from tests.e2e.conftest import TokenFactory
 

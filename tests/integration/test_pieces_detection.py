@@ -12,7 +12,7 @@ from pieces_integration.adapters.pieces_os.discovery import SCAN_PORTS, PortScan
 from pieces_integration.adapters.pieces_os.endpoint_guard import ResolvingEndpointGuard
 from pieces_integration.domain.connection_state import FailureKind, message_for
 from pieces_integration.emulators.pieces.server import running_emulator
-from pieces_integration.service_layer.pieces_connections import detect_pieces
+from pieces_integration.service_layer.pieces.detection import detect_pieces
 
 pytestmark = pytest.mark.anyio
 

@@ -39,12 +39,8 @@ from pieces_integration.domain.errors import PiecesOSUnavailable, UpstreamTimeou
 from pieces_integration.domain.model import Connection
 from pieces_integration.emulators.pieces.server import EmulatorHandle, running_emulator
 from pieces_integration.ports.pieces import AssetDraft, IdentifierEvent, StoredConnection
-from pieces_integration.service_layer.pieces_connections import (
-    PiecesConnections,
-    connect_pieces,
-    pieces_status,
-    retry_pieces,
-)
+from pieces_integration.service_layer.pieces import PiecesConnections, PiecesIntegration
+from tests.fakes import NoPiecesDetector
 
 pytestmark = pytest.mark.anyio
 
@@ -188,6 +184,15 @@ class Harness:
         self.factory = DirectPiecesOSFactory(
             ClientSettings(timeout=timeout), guard=ResolvingEndpointGuard(), transport=transport
         )
+        self.pieces = PiecesIntegration(
+            guard=ResolvingEndpointGuard(),
+            detector=NoPiecesDetector(),
+            factory=self.factory,
+            store=self.store,
+            connections=self.connections,
+            encrypt=fake_encrypt,
+            default_url=emulator.url,
+        )
 
     async def publish(self, event: ConnectionStateChanged) -> None:
         self.events.append(event)
@@ -198,17 +203,7 @@ class Harness:
         self.changed.set()
 
     async def connect(self):
-        return await connect_pieces(
-            "u1",
-            self.emulator.url,
-            api_key=None,
-            preferences=None,
-            guard=ResolvingEndpointGuard(),
-            factory=self.factory,
-            store=self.store,
-            connections=self.connections,
-            encrypt=fake_encrypt,
-        )
+        return await self.pieces.connect("u1", self.emulator.url, api_key=None, preferences=None)
 
     async def wait_for(self, predicate, within: float = 8.0) -> None:
         async with asyncio.timeout(within):
@@ -258,7 +253,7 @@ async def test_short_outage_recovers_on_its_own() -> None:
             await harness.wait_for(
                 lambda: any(e.failure is FailureKind.NOT_RUNNING for e in harness.events)
             )
-            status = await pieces_status("u1", store=harness.store, connections=harness.connections)
+            status = await harness.pieces.status("u1")
             assert not status.connected
             assert status.user_message == message_for(FailureKind.NOT_RUNNING)
             await emulator.server.start()
@@ -282,7 +277,7 @@ async def test_long_outage_ends_in_connection_failed_until_manual_retry() -> Non
             await emulator.server.start()
             await asyncio.sleep(0.3)
             assert harness.state() is ConnectionState.CONNECTION_FAILED  # no more auto-retries
-            status = await retry_pieces("u1", harness.connections)
+            status = await harness.pieces.retry("u1")
             assert status is not None
             await harness.wait_for(lambda: harness.state() is ConnectionState.CONNECTED)
 
@@ -337,7 +332,7 @@ async def test_pieces_not_running_at_connect_time_gives_guidance() -> None:
 
 # --- the per-user connection flow while each fault is active (spec 8.4) ----------------------
 #
-# These run `connect_pieces` / `retry_pieces` and the stream's state machine against the
+# These run `PiecesIntegration.connect` / `.retry` and the stream's state machine against the
 # emulator with a fault switched on through its control endpoint, and check what the user is
 # told, what was sent to Pieces OS (a recording httpx transport under the factory's client),
 # that nothing escapes unhandled, and how the link comes back once the fault is lifted.
@@ -489,7 +484,7 @@ async def test_connect_under_a_fault_reports_service_unavailable_until_retried(
         # The health read was tried three times (idempotent), and nothing else was sent.
         assert recorder.log == [Exchange("GET", HEALTH, outcome)] * 3
         assert harness.states() == [ConnectionState.CONNECTING, ConnectionState.CONNECTION_FAILED]
-        status = await pieces_status("u1", store=harness.store, connections=harness.connections)
+        status = await harness.pieces.status("u1")
         assert not status.connected and status.state is ConnectionState.CONNECTION_FAILED
         assert status.failure is kind
         assert_spec_message(status.user_message, kind)
@@ -500,7 +495,7 @@ async def test_connect_under_a_fault_reports_service_unavailable_until_retried(
         assert harness.state() is ConnectionState.CONNECTION_FAILED and len(recorder.log) == 3
 
         await emulator.control("POST", "/faults/clear")
-        status = await retry_pieces("u1", harness.connections)  # "Retry in a few moments"
+        status = await harness.pieces.retry("u1")  # "Retry in a few moments"
         assert status is not None and status.connected
         assert status.state is ConnectionState.CONNECTED and status.user_message is None
         await harness.wait_for(lambda: len(harness.frames) == 1)  # the stream runs
@@ -521,7 +516,7 @@ async def test_a_partial_error_rate_retries_reads_never_the_registration_and_get
             if attempt == 0:
                 connected = (await harness.connect()).success
             else:
-                status = await retry_pieces("u1", harness.connections)
+                status = await harness.pieces.retry("u1")
                 assert status is not None
                 connected = status.connected
             exchanges = recorder.since(start)
@@ -596,7 +591,7 @@ async def test_a_live_connection_hit_by_a_fault_says_so_and_heals_on_its_own(
         failing = failed_attempts()[0]
         assert failing.failure is kind and failing.retry_in is not None
         assert_spec_message(failing.message, kind)
-        status = await pieces_status("u1", store=harness.store, connections=harness.connections)
+        status = await harness.pieces.status("u1")
         assert not status.connected and status.sync_status == "error"
         if status.state is ConnectionState.DISCONNECTED:  # not caught mid-attempt
             assert status.failure is kind
@@ -643,7 +638,7 @@ async def test_refusal_through_the_control_endpoint_reports_not_running_and_heal
         refused = next(e for e in harness.events[before:] if e.failure is kind)
         assert refused.current is ConnectionState.DISCONNECTED and refused.retry_in is not None
         assert_spec_message(refused.message, kind)
-        status = await pieces_status("u1", store=harness.store, connections=harness.connections)
+        status = await harness.pieces.status("u1")
         assert not status.connected
         frames = len(harness.frames)
         await harness.wait_for(lambda: harness.state() is ConnectionState.CONNECTED, within=5)
@@ -663,6 +658,6 @@ async def test_connect_while_refused_through_the_control_endpoint_then_retry() -
         assert_spec_message(result.user_message, kind)
         assert recorder.log == [Exchange("GET", HEALTH, "ConnectError")] * 3
         await eventually(lambda: emulator.server.listening, within=3)
-        status = await retry_pieces("u1", harness.connections)  # "Retry Connection"
+        status = await harness.pieces.retry("u1")  # "Retry Connection"
         assert status is not None and status.connected
         await harness.wait_for(lambda: len(harness.frames) == 1)

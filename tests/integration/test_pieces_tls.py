@@ -33,7 +33,7 @@ from pieces_integration.emulators.pieces.app import build_app
 from pieces_integration.emulators.pieces.faults import FaultInjector
 from pieces_integration.emulators.pieces.state import EmulatorState
 from pieces_integration.entrypoints.cli.main import app as cli
-from pieces_integration.service_layer.pieces_connections import PiecesIntegration
+from pieces_integration.service_layer.pieces import PiecesIntegration
 
 pytestmark = pytest.mark.anyio
 CA_ENV = "PIECES_INTEGRATION_PIECES__CA_FILE"

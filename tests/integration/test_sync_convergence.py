@@ -36,7 +36,6 @@ from pieces_integration.adapters.resilience import CircuitBreaker, RetryPolicy, 
 from pieces_integration.adapters.sql import migrate
 from pieces_integration.adapters.sql.engine import create_engine
 from pieces_integration.adapters.sql.unit_of_work import SqlUnitOfWorkFactory
-from pieces_integration.adapters.sync_sides_provider import UnreachableSide
 from pieces_integration.domain.errors import PiecesOSUnavailable
 from pieces_integration.domain.hlc import HybridLogicalClock
 from pieces_integration.domain.merge import Snapshot
@@ -45,9 +44,10 @@ from pieces_integration.emulators.aiwfe.server import AIWFEEmulator
 from pieces_integration.emulators.pieces.server import EmulatorServer
 from pieces_integration.ports.pieces import AssetChanges, AssetDraft
 from pieces_integration.ports.sync_sides import SyncSide
+from pieces_integration.service_layer.connected_sides import UnreachableSide
 from pieces_integration.service_layer.events import EventPublisher
-from pieces_integration.service_layer.sync_engine import SyncEngine
-from pieces_integration.service_layer.sync_state import load_state
+from pieces_integration.service_layer.sync import SyncEngine
+from pieces_integration.service_layer.sync.state import load_state
 
 T = TypeVar("T")
 # CI runs a fixed, derandomised set; CONVERGENCE_EXAMPLES=200 CONVERGENCE_RANDOM=1 explores.

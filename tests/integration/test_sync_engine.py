@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any, cast
+
 import pytest
 
 from pieces_integration.adapters.event_log_memory import MemoryEventLog
@@ -10,9 +12,11 @@ from pieces_integration.adapters.sql.unit_of_work import SqlUnitOfWorkFactory
 from pieces_integration.domain.hlc import HybridLogicalClock
 from pieces_integration.domain.merge import Snapshot
 from pieces_integration.domain.model import Consent, Side, User
+from pieces_integration.ports.event_log import LoggedEvent
+from pieces_integration.ports.storage import UnitOfWork, UnitOfWorkFactory
 from pieces_integration.ports.sync_sides import RemoteAsset, SyncSide
-from pieces_integration.service_layer.events import EventPublisher
-from pieces_integration.service_layer.sync_engine import SyncEngine
+from pieces_integration.service_layer.events import EventPublisher, to_jsonable
+from pieces_integration.service_layer.sync import SyncEngine
 from tests.fakes import FakeSide
 
 pytestmark = pytest.mark.anyio
@@ -24,9 +28,60 @@ def snap(content: str = BASE, name: str = "f", tags: tuple[str, ...] = ()) -> Sn
     return Snapshot(name=name, content=content, language="python", tags=tags)
 
 
+class StoreWatchingPublisher(EventPublisher):
+    """Records each event with what the store held for its asset when it was published."""
+
+    def __init__(self, uow: UnitOfWorkFactory) -> None:
+        super().__init__(MemoryEventBus(), MemoryEventLog())
+        self._uow = uow
+        self.published: list[tuple[str, dict[str, Any], str | None]] = []
+
+    async def publish(self, user_id: str, event_type: str, payload: dict[str, Any]) -> LoggedEvent:
+        asset_id = payload.get("asset_id") or payload.get("asset", {}).get("id")
+        stored = None
+        if asset_id is not None:
+            async with self._uow(readonly=True) as uow:
+                asset = await uow.assets.get(asset_id)
+            stored = None if asset is None else asset.content
+        self.published.append((event_type, to_jsonable(payload), stored))
+        return await super().publish(user_id, event_type, payload)
+
+    def of(self, event_type: str) -> list[tuple[dict[str, Any], str | None]]:
+        return [(payload, stored) for kind, payload, stored in self.published if kind == event_type]
+
+
+class _EditFirst:
+    def __init__(self, uow: UnitOfWork, edit: Any) -> None:
+        self._uow, self._edit = uow, edit
+
+    async def __aenter__(self) -> UnitOfWork:
+        await self._edit()
+        return await self._uow.__aenter__()
+
+    async def __aexit__(self, *exc: Any) -> None:
+        await self._uow.__aexit__(*exc)
+
+
+class EditBeforeTheNextWrite:
+    """A unit-of-work factory that, once armed, lets a user's edit commit just before the
+    engine's next write transaction: an edit made while the run was deciding."""
+
+    def __init__(self, inner: UnitOfWorkFactory) -> None:
+        self._inner = inner
+        self.edit: Any = None
+
+    def __call__(self, *, readonly: bool = False) -> UnitOfWork:
+        uow = self._inner(readonly=readonly)
+        if readonly or self.edit is None:
+            return uow
+        edit, self.edit = self.edit, None
+        return cast(UnitOfWork, _EditFirst(uow, edit))
+
+
 class World:
     def __init__(self, uow: SqlUnitOfWorkFactory) -> None:
         self.uow = uow
+        self.published = StoreWatchingPublisher(uow)
         self.pieces = FakeSide(Side.PIECES)
         self.aiwfe = FakeSide(Side.AIWFE, idempotent_create=True)
         self.connected = {Side.PIECES, Side.AIWFE}
@@ -37,7 +92,7 @@ class World:
         self.engine = SyncEngine(
             uow=uow,
             locks=MemoryLocks(),
-            events=EventPublisher(MemoryEventBus(), MemoryEventLog()),
+            events=self.published,
             sides=sides,
             clock=HybridLogicalClock("test"),
             batch_size=3,
@@ -47,7 +102,7 @@ class World:
         return await self.engine.sync_user("alice")
 
     async def local(self) -> list[Snapshot]:
-        from pieces_integration.service_layer.sync_state import load_state
+        from pieces_integration.service_layer.sync.state import load_state
 
         state = await load_state(self.uow, "alice")
         return sorted((Snapshot.of(a) for a in state.assets.values()), key=lambda s: s.state_hash())
@@ -325,7 +380,6 @@ async def test_a_joiner_that_wants_to_wait_is_not_turned_away_by_a_skipping_run(
     that joined it here must wait for that replica instead of failing."""
     import asyncio
     from contextlib import asynccontextmanager
-    from typing import Any
 
     from pieces_integration.ports.infrastructure import LockUnavailable
 
@@ -361,3 +415,177 @@ async def test_a_joiner_that_wants_to_wait_is_not_turned_away_by_a_skipping_run(
     gate.set()
     run = await asyncio.wait_for(joiner, 5)
     assert run.status == "completed"
+
+
+# --- what a run announces, and when (issue #19 defects 2, 4, 5) ---------------------------
+
+
+async def _asset_id(world: World, remote_id: str) -> str:
+    async with world.uow(readonly=True) as uow:
+        found = await uow.assets.find_by_remote_id("alice", Side.PIECES, remote_id)
+    assert found is not None
+    return found.id
+
+
+def _alice_edits(world: World, asset_id: str, content: str) -> Any:
+    """An edit through the API (its own publisher: its events are not the engine's)."""
+    from pieces_integration.domain.assets import AssetDraft, AssetLimits
+    from pieces_integration.domain.auth import Principal
+    from pieces_integration.domain.model import Role
+    from pieces_integration.service_layer.assets import AssetService
+
+    service = AssetService(
+        world.uow, EventPublisher(MemoryEventBus(), MemoryEventLog()), AssetLimits()
+    )
+
+    async def edit() -> None:
+        alice = Principal("alice", Role.USER, "jwt")
+        await service.update(alice, asset_id, AssetDraft(content=content), full=False)
+
+    return edit
+
+
+def _edit_while_pulling_pieces(world: World, edit: Any) -> EditBeforeTheNextWrite:
+    """Let `edit` commit after the run read its state, before it writes what it pulled."""
+    guarded = EditBeforeTheNextWrite(world.uow)
+    world.engine.uow = guarded
+
+    def arm(user_id: str, phase: str, done: int, total: int) -> None:
+        if phase == "pull pieces":
+            guarded.edit = edit
+
+    world.engine.on_progress = arm
+    return guarded
+
+
+async def test_pulled_changes_are_announced_once_they_are_committed(world: World) -> None:
+    pid = world.pieces.user_creates(snap())
+    await world.sync()
+    ((created, stored),) = world.published.of("asset_created")
+    assert created["source"] == "pieces" and stored == created["asset"]["content"] == BASE
+    edited = BASE.replace("a = 1", "a = 10")
+    world.pieces.user_edits(pid, snap(edited))
+    await world.sync()
+    ((updated, stored),) = world.published.of("asset_updated")
+    assert stored == updated["asset"]["content"] == edited
+    world.pieces.user_deletes(pid)
+    await world.sync()
+    ((deleted, stored),) = world.published.of("asset_deleted")
+    assert deleted["asset_id"] == created["asset"]["id"] and stored is None
+
+
+async def test_a_pulled_change_skipped_for_a_concurrent_edit_is_not_announced(
+    world: World,
+) -> None:
+    pid = world.pieces.user_creates(snap())
+    await world.sync()
+    asset_id = await _asset_id(world, pid)
+    world.pieces.user_edits(pid, snap(BASE.replace("a = 1", "a = 10")))
+    mine = BASE.replace("c = 3", "c = 30")
+    guarded = _edit_while_pulling_pieces(world, _alice_edits(world, asset_id, mine))
+    world.published.published.clear()
+    await world.sync()
+    assert guarded.edit is None  # the edit came in while the run was deciding
+    assert world.published.of("asset_updated") == []  # its write was skipped: no news
+    async with world.uow(readonly=True) as uow:
+        kept = await uow.assets.get(asset_id)
+    assert kept is not None and kept.content == mine
+    world.engine.on_progress = None
+    await world.sync()  # the next run merges both edits
+    (merged,) = await world.converged()
+    assert "a = 10" in merged.content and "c = 30" in merged.content
+
+
+async def test_a_merge_skipped_for_a_concurrent_edit_records_and_announces_nothing(
+    world: World,
+) -> None:
+    pid = world.pieces.user_creates(snap())
+    await world.sync()
+    asset_id = await _asset_id(world, pid)
+    mine = BASE.replace("c = 3", "c = 30")
+    await _alice_edits(world, asset_id, mine)()
+    world.pieces.user_edits(pid, snap(BASE.replace("a = 1", "a = 10")))
+    later = mine + "# later\n"
+    _edit_while_pulling_pieces(world, _alice_edits(world, asset_id, later))
+    world.published.published.clear()
+    run = await world.sync()
+    assert world.published.of("conflict_detected") == []
+    assert run.conflicts_resolved == 0  # type: ignore[attr-defined]
+    async with world.uow(readonly=True) as uow:
+        assert await uow.conflicts.for_user("alice") == []
+    world.engine.on_progress = None
+    run = await world.sync()
+    (merged,) = await world.converged()
+    assert "a = 10" in merged.content and merged.content.endswith("c = 30\n    return a\n# later\n")
+    ((conflict, _),) = world.published.of("conflict_detected")
+    async with world.uow(readonly=True) as uow:
+        (stored,) = await uow.conflicts.for_user("alice")
+    assert conflict["conflict_id"] == stored.id and run.conflicts_resolved == 1  # type: ignore[attr-defined]
+
+
+def _operations(metrics: Any) -> dict[tuple[str, str], float]:
+    return {
+        (sample.labels["direction"], sample.labels["status"]): sample.value
+        for family in metrics.sync_operations.collect()
+        for sample in family.samples
+        if sample.name.endswith("_total")
+    }
+
+
+async def test_sync_operations_are_counted_by_the_directions_that_ran(world: World) -> None:
+    from pieces_integration.observability.metrics import Metrics
+
+    metrics = Metrics()
+    world.engine.metrics = metrics
+    world.pieces.user_creates(snap())
+    await world.sync()
+    assert _operations(metrics) == {
+        ("aiwfe_to_pieces", "success"): 1,
+        ("pieces_to_aiwfe", "success"): 1,
+    }
+    world.aiwfe.failing.add("list")  # AIWFE down: nothing reaches it
+    await world.sync()
+    world.aiwfe.failing.clear()
+    world.connected = {Side.PIECES}  # only Pieces connected: only the way toward it
+    await world.sync()
+    world.connected = set()  # nothing connected: no direction ran
+    await world.sync()
+    assert _operations(metrics) == {
+        ("aiwfe_to_pieces", "success"): 3,
+        ("pieces_to_aiwfe", "success"): 1,
+        ("pieces_to_aiwfe", "failure"): 1,
+    }
+    durations = metrics.registry.get_sample_value
+    assert durations("pieces_sync_duration_seconds_count", {"direction": "aiwfe_to_pieces"}) == 3
+    assert durations("pieces_sync_duration_seconds_count", {"direction": "pieces_to_aiwfe"}) == 2
+
+
+async def test_both_paths_announce_the_same_sync_completed_payload(world: World) -> None:
+    """The engine's own announcement and the WebSocket path's (a trigger that returns a
+    result it did not announce) build `sync_completed` alike, conflicts included."""
+    from pieces_integration.service_layer.realtime import run_sync_request
+    from pieces_integration.service_layer.realtime_session import Session
+    from pieces_integration.service_layer.sync.result import sync_result
+
+    pid = world.pieces.user_creates(snap())
+    await world.sync()
+    (aid,) = world.aiwfe.assets
+    world.aiwfe.user_edits(aid, snap(BASE.replace("b = 2", "b = 'aiwfe'")))
+    world.pieces.user_edits(pid, snap(BASE.replace("b = 2", "b = 'pieces'")))
+    run = await world.sync()
+    assert run.conflicts_resolved == 1 and run.pieces_to_aiwfe == 1  # type: ignore[attr-defined]
+    from_engine, _ = world.published.of("sync_completed")[-1]
+
+    class ResultOnly:
+        async def request_sync(self, user_id: str, *, force: bool) -> dict[str, Any]:
+            return sync_result(run)  # type: ignore[arg-type]
+
+    published: list[tuple[str, Any]] = []
+
+    async def publish(user_id: str, event_type: str, payload: dict[str, Any]) -> None:
+        published.append((event_type, to_jsonable(payload)))
+
+    await run_sync_request(cast(Session, None), ResultOnly(), publish, "alice", force=False)
+    assert published == [("sync_completed", from_engine)]
+    assert from_engine["changes_count"] == run.pieces_to_aiwfe + run.aiwfe_to_pieces  # type: ignore[attr-defined]
+    assert from_engine["changes"]["conflicts_resolved"] == 1

@@ -7,12 +7,14 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from pieces_integration.domain.merge import (
+    Plan,
     Snapshot,
     Strategy,
     Versions,
     merge,
     merge_tags,
     merge_text,
+    plan,
 )
 
 BASE = "def f():\n    a = 1\n    b = 2\n    c = 3\n    return a + b + c\n"
@@ -122,3 +124,39 @@ def test_incompatible_edits_pick_a_whole_version_and_keep_the_other(
 def test_state_hash_ignores_tag_order_but_not_content() -> None:
     assert _snap(tags=("a", "b")).state_hash() == _snap(tags=("b", "a")).state_hash()
     assert _snap("x").state_hash() != _snap("y").state_hash()
+
+
+# (base, here, there, changed elsewhere) -> plan. "B" is the base state, "H"/"T" a state
+# changed here/there, None a state that is gone (or a base never known).
+PLANS = [
+    # present on both sides
+    ("B", "B", "B", False, Plan.NOTHING),  # nothing changed
+    ("B", "H", "B", False, Plan.NOTHING),  # changed here only: the push carries it
+    ("B", "H", "B", True, Plan.NOTHING),
+    ("B", "B", "T", False, Plan.TAKE_THEIRS),  # changed there only
+    ("B", "T", "T", False, Plan.AGREE),  # the same change on both sides
+    ("B", "H", "T", False, Plan.MERGE),  # different changes on both sides
+    (None, "H", "T", False, Plan.MERGE),  # base never known: any difference is a conflict
+    (None, "T", "T", False, Plan.AGREE),
+    # gone there
+    ("B", "B", None, False, Plan.DELETE_HERE),
+    ("B", "B", None, True, Plan.UNLINK),  # another side edited it: keep it
+    ("B", "H", None, False, Plan.UNLINK),  # edited here: an edit beats a delete
+    ("B", "H", None, True, Plan.UNLINK),
+    # deleted here, its delete still queued
+    ("B", None, "B", False, Plan.NOTHING),  # the outbox delivers the delete
+    ("B", None, None, False, Plan.NOTHING),
+    ("B", None, "T", False, Plan.RESTORE),  # edited there since: an edit beats a delete
+    (None, None, "T", False, Plan.RESTORE),
+]
+
+
+@pytest.mark.parametrize(("base", "here", "there", "elsewhere", "expected"), PLANS)
+def test_the_pull_plan_covers_every_case(
+    base: str | None, here: str | None, there: str | None, elsewhere: bool, expected: Plan
+) -> None:
+    assert plan(base, here, there, changed_elsewhere=elsewhere) is expected
+
+
+def test_the_plan_table_reaches_every_plan() -> None:
+    assert {row[-1] for row in PLANS} == set(Plan)

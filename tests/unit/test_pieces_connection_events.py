@@ -7,7 +7,8 @@ from typing import Any
 import pytest
 
 from pieces_integration.domain.connection_state import ConnectionStateMachine, FailureKind
-from pieces_integration.service_layer.pieces_connections import CONNECTION_EVENT, publish_to
+from pieces_integration.domain.events import EventType
+from pieces_integration.service_layer.pieces.events import publish_to
 
 
 class FakeEventLog:
@@ -26,7 +27,8 @@ async def test_state_changes_are_published_with_message_and_actions() -> None:
     await publish(machine.start_attempt())
     await publish(machine.attempt_failed(FailureKind.NETWORK, "timed out"))
     (_, first_type, first), (user, kind, failed) = log.published
-    assert first_type == kind == CONNECTION_EVENT and user == "u1"
+    assert first_type == kind == "pieces_connection_state_changed" and user == "u1"
+    assert kind is EventType.PIECES_CONNECTION_STATE_CHANGED
     assert first["state"] == "connecting" and first["message"] is None
     assert failed["state"] == "disconnected" and failed["previous"] == "connecting"
     assert failed["failure"] == "network" and failed["retry_in"] == 1.0

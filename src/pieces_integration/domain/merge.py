@@ -204,3 +204,37 @@ def _pick_whole(versions: Versions, strategy: Strategy) -> MergeResult:
         loser=loser,
         winner_side="local" if local_wins else "remote",
     )
+
+
+class Plan(StrEnum):
+    """What the pull phase does with one asset of one side."""
+
+    NOTHING = "nothing"  # nothing new there; the push phase carries any change made here
+    AGREE = "agree"  # both already hold the same state: record it as the new base
+    TAKE_THEIRS = "take_theirs"  # changed only there: apply it here
+    MERGE = "merge"  # changed on both sides since the base: three-way merge
+    DELETE_HERE = "delete_here"  # gone there, untouched here and elsewhere: delete here
+    UNLINK = "unlink"  # gone there but edited here or elsewhere: keep it, re-create there
+    RESTORE = "restore"  # deleted here, edited there since: an edit beats a delete
+
+
+def plan(
+    base: str | None,
+    here: str | None,
+    there: str | None,
+    *,
+    changed_elsewhere: bool = False,
+) -> Plan:
+    """Decide from state hashes alone: the base both agreed on (None: never known), the
+    state here (None: deleted here, its delete still queued) and there (None: gone there).
+    `changed_elsewhere`: the other side edited it since its base, or cannot be asked now.
+    """
+    if here is None:
+        return Plan.NOTHING if there in (None, base) else Plan.RESTORE
+    if there is None:
+        return Plan.DELETE_HERE if here == base and not changed_elsewhere else Plan.UNLINK
+    if there == base:
+        return Plan.NOTHING
+    if here == there:
+        return Plan.AGREE
+    return Plan.TAKE_THEIRS if here == base else Plan.MERGE

@@ -1,21 +1,18 @@
-"""A user's local sync state, loaded once per run: assets, their links, and small writers.
-
-Writes are grouped into batches of `batch_size` operations per transaction: large imports
-stay fast, and a crash loses at most one uncommitted batch, which the next run redoes
-(every step is decided from stored state, so redoing is safe).
-"""
+"""A user's local sync state, loaded once per run: assets and their links to each side."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 from pieces_integration.domain.model import Asset, AssetLink, Side, content_hash
+from pieces_integration.domain.outbox import OutboxOperation
 from pieces_integration.domain.queries import AssetQuery
-from pieces_integration.ports.storage import UnitOfWork, UnitOfWorkFactory
+from pieces_integration.ports.storage import UnitOfWorkFactory
 from pieces_integration.ports.sync_sides import RemoteAsset
 
-Operation = Callable[[UnitOfWork], Awaitable[None]]
+_ASSET_OPERATIONS = frozenset(
+    {OutboxOperation.ASSET_CREATE, OutboxOperation.ASSET_UPDATE, OutboxOperation.ASSET_DELETE}
+)
 
 
 @dataclass
@@ -70,7 +67,7 @@ async def load_scoped_state(
     async with uow_factory(readonly=True) as uow:
         ids: set[str] = set(await uow.assets.pending_link_asset_ids(user_id))
         for message in await uow.outbox.pending_for(user_id):
-            if message.operation.startswith("asset.") and message.aggregate_id:
+            if message.operation in _ASSET_OPERATIONS and message.aggregate_id:
                 ids.add(message.aggregate_id)
         for side, remote_ids in scope.items():
             for remote_id in remote_ids:
@@ -87,47 +84,3 @@ async def load_scoped_state(
         for link in links.get(asset.id, []):
             state.links[(asset.id, link.side)] = link
     return state
-
-
-class BatchWriter:
-    """Collects operations and commits them `batch_size` at a time.
-
-    New assets with their first link (an import) are collected apart and inserted in a few
-    statements per batch, ahead of the batch's other operations: none of those can refer to
-    an asset imported in the same batch, and a large initial import is bound by them.
-    """
-
-    def __init__(self, uow_factory: UnitOfWorkFactory, batch_size: int) -> None:
-        self._uow = uow_factory
-        self._batch_size = batch_size
-        self._pending: list[Operation] = []
-        self._imports: list[tuple[Asset, AssetLink]] = []
-
-    async def add(self, operation: Operation) -> None:
-        self._pending.append(operation)
-        await self._maybe_flush()
-
-    async def add_import(self, asset: Asset, link: AssetLink) -> None:
-        self._imports.append((asset, link))
-        await self._maybe_flush()
-
-    async def _maybe_flush(self) -> None:
-        if len(self._pending) + len(self._imports) >= self._batch_size:
-            await self.flush()
-
-    async def flush(self) -> None:
-        if not self._pending and not self._imports:
-            return
-        operations, self._pending = self._pending, []
-        imports, self._imports = self._imports, []
-        async with self._uow() as uow:
-            if imports:
-                await uow.assets.add_many([asset for asset, _ in imports])
-                by_user: dict[str, list[AssetLink]] = {}
-                for asset, link in imports:
-                    by_user.setdefault(asset.user_id, []).append(link)
-                for user_id, links in by_user.items():
-                    await uow.assets.add_links(user_id, links)
-            for operation in operations:
-                await operation(uow)
-            await uow.commit()

@@ -9,7 +9,7 @@ from typing import Any, Literal
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field, SecretStr, field_validator
 
 from pieces_integration.domain.connection_state import UserMessage
-from pieces_integration.service_layer.pieces_connections import (
+from pieces_integration.service_layer.pieces.results import (
     ConnectionResult,
     ConnectionStatus,
     Detection,
