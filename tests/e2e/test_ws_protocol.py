@@ -19,7 +19,8 @@ from pieces_integration.domain.errors import PiecesOSUnavailable
 from pieces_integration.domain.model import Role
 from pieces_integration.entrypoints.api.app import create_app
 from pieces_integration.service_layer.auth import create_api_key
-from pieces_integration.service_layer.realtime import RealtimeHub, RealtimeLimits
+from pieces_integration.service_layer.realtime_hub import RealtimeHub
+from pieces_integration.service_layer.realtime_protocol import RealtimeLimits
 from tests.e2e.conftest import TokenFactory
 
 
@@ -308,7 +309,7 @@ def test_heartbeats_flow_and_a_silent_client_is_closed_for_idleness(
 def test_graceful_shutdown_tells_clients_to_reconnect_then_closes_1012(
     api: TestClient, auth: TokenFactory, container: Container
 ) -> None:
-    hub: RealtimeHub = container.extras["realtime"]
+    hub: RealtimeHub = container.realtime.hub
     with api.websocket_connect("/ws", headers=auth("alice")) as ws:
         subscribe(ws)
         api.portal.call(hub.drain)  # type: ignore[attr-defined]

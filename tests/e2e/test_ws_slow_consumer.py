@@ -24,7 +24,8 @@ from pieces_integration.domain.model import Role
 from pieces_integration.entrypoints.api.app import create_app
 from pieces_integration.entrypoints.api.ws_transport import FanoutWebSocketProtocol
 from pieces_integration.service_layer.events import EventPublisher
-from pieces_integration.service_layer.realtime import RealtimeHub, RealtimeLimits
+from pieces_integration.service_layer.realtime_hub import RealtimeHub
+from pieces_integration.service_layer.realtime_protocol import RealtimeLimits
 from tests.e2e.live_server import live_server
 
 pytestmark = [pytest.mark.anyio, pytest.mark.timeout(120)]
@@ -57,7 +58,7 @@ async def test_a_client_that_stops_reading_is_closed_and_others_are_not_delayed(
 
 
 async def _scenario(container: Container, port: int) -> None:
-    hub: RealtimeHub = container.extras["realtime"]
+    hub: RealtimeHub = container.realtime.hub
     token = container.jwt.issue("alice", Role.USER, ttl_seconds=600)
     headers = {"Authorization": f"Bearer {token}"}
     url = f"ws://127.0.0.1:{port}/ws"

@@ -14,7 +14,9 @@ from pieces_integration.adapters.event_log_memory import MemoryEventLog
 from pieces_integration.domain.auth import Principal
 from pieces_integration.domain.model import Role
 from pieces_integration.ports.channel import ChannelClosed
-from pieces_integration.service_layer.realtime import CloseCode, RealtimeHub, Session
+from pieces_integration.service_layer.realtime_hub import RealtimeHub
+from pieces_integration.service_layer.realtime_protocol import CloseCode
+from pieces_integration.service_layer.realtime_session import Session
 
 pytestmark = pytest.mark.anyio
 
