@@ -11,7 +11,7 @@ from pathlib import Path
 import anyio
 import pytest
 
-from pieces_integration.adapters.vectors import qdrant_edge
+from pieces_integration.adapters.vectors._edge_swap import optimize_in_child
 from pieces_integration.adapters.vectors.qdrant_edge import QdrantEdgeVectorStore
 from pieces_integration.domain.bm25 import sparse_document
 from pieces_integration.domain.errors import DependencyUnavailable
@@ -41,16 +41,36 @@ def point(key: str, user: str, seed: int) -> IndexedPoint:
     )
 
 
-async def open_store(directory: Path) -> QdrantEdgeVectorStore:
+class Optimiser:
+    """The store's optimiser: the real child process unless a test swaps in `use(...)`."""
+
+    def __init__(self) -> None:
+        self.current: Callable[[Path], Awaitable[bool]] = optimize_in_child
+
+    def use(self, optimise: Callable[[Path], Awaitable[bool]]) -> None:
+        self.current = optimise
+
+    async def __call__(self, path: Path) -> bool:
+        return await self.current(path)
+
+
+async def open_store(directory: Path, optimiser: Optimiser | None = None) -> QdrantEdgeVectorStore:
     # A 1 KB indexing threshold: the engine builds HNSW for these small test shards too.
-    store = QdrantEdgeVectorStore(directory, dimension=DIM, indexing_threshold_kb=1)
+    store = QdrantEdgeVectorStore(
+        directory, dimension=DIM, indexing_threshold_kb=1, optimizer=optimiser
+    )
     await store.open()
     return store
 
 
 @pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[QdrantEdgeVectorStore]:
-    store = await open_store(tmp_path / "vectors")
+def optimiser() -> Optimiser:
+    return Optimiser()
+
+
+@pytest.fixture
+async def store(tmp_path: Path, optimiser: Optimiser) -> AsyncIterator[QdrantEdgeVectorStore]:
+    store = await open_store(tmp_path / "vectors", optimiser)
     await store.upsert(
         ASSETS, [point(f"p{n}", "alice" if n % 2 else "bob", n) for n in range(POINTS)]
     )
@@ -58,27 +78,26 @@ async def store(tmp_path: Path) -> AsyncIterator[QdrantEdgeVectorStore]:
     await store.close()
 
 
-def hold_optimiser(monkeypatch: pytest.MonkeyPatch) -> tuple[anyio.Event, anyio.Event]:
+def hold_optimiser(optimiser: Optimiser) -> tuple[anyio.Event, anyio.Event]:
     """The real child process runs, then the swap waits until the test releases it."""
     entered, release = anyio.Event(), anyio.Event()
-    real: Callable[[Path], Awaitable[bool]] = qdrant_edge._optimize_in_child
 
     async def held(path: Path) -> bool:
-        changed = await real(path)
+        changed = await optimize_in_child(path)
         entered.set()
         await release.wait()
         return changed
 
-    monkeypatch.setattr(qdrant_edge, "_optimize_in_child", held)
+    optimiser.use(held)
     return entered, release
 
 
 async def test_the_index_is_built_and_writes_made_meanwhile_are_kept(
-    store: QdrantEdgeVectorStore, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+    store: QdrantEdgeVectorStore, optimiser: Optimiser, tmp_path: Path
 ) -> None:
     before = await store.stats(ASSETS)
     assert store.writes_since_optimize() == POINTS
-    entered, release = hold_optimiser(monkeypatch)
+    entered, release = hold_optimiser(optimiser)
     alice = SearchFilter(user_id="alice")
     async with anyio.create_task_group() as tg:
         tg.start_soon(store.optimize)
@@ -121,12 +140,12 @@ async def test_the_index_is_built_and_writes_made_meanwhile_are_kept(
 
 
 async def test_a_failed_optimisation_leaves_the_live_shard_as_it_was(
-    store: QdrantEdgeVectorStore, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+    store: QdrantEdgeVectorStore, optimiser: Optimiser, tmp_path: Path
 ) -> None:
     async def crash(path: Path) -> bool:
         raise RuntimeError("the shard optimiser exited with -9")
 
-    monkeypatch.setattr(qdrant_edge, "_optimize_in_child", crash)
+    optimiser.use(crash)
     with pytest.raises(RuntimeError):
         await store.optimize()
     assert store.writes_since_optimize() == POINTS  # still due
@@ -137,9 +156,9 @@ async def test_a_failed_optimisation_leaves_the_live_shard_as_it_was(
 
 
 async def test_a_cancelled_optimisation_leaves_the_live_shard_as_it_was(
-    store: QdrantEdgeVectorStore, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+    store: QdrantEdgeVectorStore, optimiser: Optimiser, tmp_path: Path
 ) -> None:
-    entered, _release = hold_optimiser(monkeypatch)
+    entered, _release = hold_optimiser(optimiser)
     async with anyio.create_task_group() as tg:
         tg.start_soon(store.optimize)
         with anyio.fail_after(60):
@@ -186,9 +205,9 @@ async def test_a_restart_still_knows_what_is_left_to_optimise(tmp_path: Path) ->
 
 
 async def test_a_second_process_opening_the_store_leaves_a_running_optimisation_alone(
-    store: QdrantEdgeVectorStore, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+    store: QdrantEdgeVectorStore, optimiser: Optimiser, tmp_path: Path
 ) -> None:
-    entered, release = hold_optimiser(monkeypatch)
+    entered, release = hold_optimiser(optimiser)
     async with anyio.create_task_group() as tg:
         tg.start_soon(store.optimize)
         with anyio.fail_after(60):
