@@ -13,8 +13,10 @@ from typing import Any
 import structlog
 
 from pieces_integration.domain.errors import PiecesIntegrationError
+from pieces_integration.domain.events import EventType
 from pieces_integration.ports.sync import SyncTrigger
 from pieces_integration.service_layer.realtime_session import Session
+from pieces_integration.service_layer.sync.result import completed_payload
 
 log = structlog.get_logger(__name__)
 
@@ -36,19 +38,6 @@ async def run_sync_request(
         return
     if result.get("announced"):
         return  # the engine already published `sync_completed` to every subscriber
-    changes = result.get("changes") or {}
-    moved = int(changes.get("pieces_to_aiwfe", 0)) + int(changes.get("aiwfe_to_pieces", 0))
-    await publish(
-        user_id,
-        "sync_completed",
-        {
-            "user_id": user_id,
-            "changes_count": moved,
-            "errors": result.get("errors", []),
-            "sync_id": result.get("sync_id"),
-            "status": result.get("status"),
-            "changes": changes,
-            "started_at": result.get("started_at"),
-            "completed_at": result.get("completed_at"),
-        },
-    )
+    # The engine's builder, so the same run reads the same on both paths.
+    payload = completed_payload({**result, "user_id": user_id})
+    await publish(user_id, EventType.SYNC_COMPLETED, payload)
