@@ -12,6 +12,7 @@ from datetime import timedelta
 
 import structlog
 
+from pieces_integration.domain.backoff import exponential_backoff
 from pieces_integration.domain.model import AssetLink, OutboxMessage, Side, utcnow
 from pieces_integration.domain.outbox import CARRIED_BY_PUSH, OutboxOperation
 from pieces_integration.ports.storage import UnitOfWork, UnitOfWorkFactory
@@ -37,7 +38,7 @@ async def settle_outbox(uow: UnitOfWork, user_id: str, sides: set[Side], seen: s
             if message.id in seen:
                 await uow.outbox.settle(message.id, at=now)
         elif message.next_attempt_at <= now:
-            delay = min(300.0, 2.0 ** min(message.attempts, 8))
+            delay = exponential_backoff(message.attempts + 1, base=1.0, cap=256.0)
             await uow.outbox.defer(
                 message.id,
                 until=now + timedelta(seconds=delay),
