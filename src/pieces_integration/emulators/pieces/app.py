@@ -25,7 +25,8 @@ from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from pieces_integration.emulators.pieces.faults import FaultInjector, FaultMiddleware
-from pieces_integration.emulators.pieces.state import EmulatorState, UnknownApplication, timestamp
+from pieces_integration.emulators.pieces.records import timestamp
+from pieces_integration.emulators.pieces.state import EmulatorState, UnknownApplication
 
 RefuseHook = Callable[[float], None]
 HEALTH_INTERVAL = 5.0

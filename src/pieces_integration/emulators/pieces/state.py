@@ -1,7 +1,7 @@
 """The emulated Pieces OS's data, rendered in the exact JSON shapes of the real API.
 
-Assets are kept as plain records and rendered on demand into the "useful asset" form of the
-reference (§3.1); the rendered bytes are cached per asset so a 10,000-asset snapshot is cheap.
+Assets are kept as plain records (`records`) and rendered on demand (`rendering`); the
+rendered bytes are cached per asset so a 10,000-asset snapshot is cheap.
 Subscribers of the identifier stream get one queue each; every change is published to all.
 """
 
@@ -9,11 +9,24 @@ from __future__ import annotations
 
 import asyncio
 import json
-import uuid
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from pieces_integration.emulators.pieces.records import (
+    Annotation,
+    StoredAsset,
+    Tag,
+    Website,
+    new_id,
+    timestamp,
+    utc_now,
+)
+from pieces_integration.emulators.pieces.rendering import (
+    render_annotation,
+    render_asset,
+    render_format,
+    render_tag,
+)
 from pieces_integration.emulators.pieces.samples import sample_library
 
 VERSION = "12.3.4"
@@ -31,86 +44,6 @@ KNOWN_APPLICATIONS = frozenset(
         "JUPYTER_HUB",
     }
 )
-_EXT_GENERIC = {"md": "TEXT", "txt": "TEXT"}
-
-
-def _uuid() -> str:
-    return str(uuid.uuid4())
-
-
-def _now() -> datetime:
-    return datetime.now(UTC)
-
-
-def timestamp(moment: datetime) -> dict[str, str]:
-    iso = (
-        moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
-    )
-    return {"value": iso, "readable": _readable(moment)}
-
-
-def _readable(moment: datetime) -> str:
-    seconds = int((_now() - moment).total_seconds())
-    if seconds < 60:
-        return "just now"
-    if seconds < 3600:
-        return f"{seconds // 60} minutes ago"
-    if seconds < 86400:
-        return f"{seconds // 3600} hours ago"
-    return f"{seconds // 86400} days ago"
-
-
-def parse_timestamp(value: Any) -> datetime | None:
-    """Accept both `...Z` and `...+00:00` (the SDK sends the latter)."""
-    if isinstance(value, dict):
-        value = value.get("value")
-    if not isinstance(value, str):
-        return None
-    try:
-        return datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-
-
-@dataclass(slots=True)
-class Tag:
-    id: str
-    text: str
-    created: datetime
-
-
-@dataclass(slots=True)
-class Annotation:
-    id: str
-    type: str
-    text: str
-    created: datetime
-    updated: datetime
-
-
-@dataclass(slots=True)
-class Website:
-    id: str
-    name: str
-    url: str
-    created: datetime
-
-
-@dataclass(slots=True)
-class StoredAsset:
-    id: str
-    format_id: str
-    name: str | None
-    content: str
-    ext: str
-    created: datetime
-    updated: datetime
-    application: dict[str, Any]
-    mechanism: str = "MANUAL"
-    favorited: bool = False
-    tags: list[Tag] = field(default_factory=list)
-    websites: list[Website] = field(default_factory=list)
-    annotations: list[Annotation] = field(default_factory=list)
 
 
 class UnknownApplication(ValueError):
@@ -122,8 +55,8 @@ class EmulatorState:
 
     def __init__(self, *, version: str = VERSION) -> None:
         self.version = version
-        self.os_id = _uuid()
-        self.user_id = _uuid()
+        self.os_id = new_id()
+        self.user_id = new_id()
         self.signed_in = True
         self.applications: dict[str, dict[str, Any]] = {}
         self.assets: dict[str, StoredAsset] = {}
@@ -144,7 +77,7 @@ class EmulatorState:
 
     def _application(self, name: str, platform: str, version: str) -> dict[str, Any]:
         return {
-            "id": _uuid(),
+            "id": new_id(),
             "name": name,
             "version": version,
             "platform": platform,
@@ -180,24 +113,24 @@ class EmulatorState:
     def seed_library(self, count: int, seed: int) -> None:
         base = datetime(2025, 1, 1, tzinfo=UTC)
         for index, sample in enumerate(sample_library(count, seed)):
-            moment = base.replace(microsecond=0) + (_now() - base) * (index / max(count, 1))
+            moment = base.replace(microsecond=0) + (utc_now() - base) * (index / max(count, 1))
             record = StoredAsset(
-                id=_uuid(),
-                format_id=_uuid(),
+                id=new_id(),
+                format_id=new_id(),
                 name=sample.name,
                 content=sample.code,
                 ext=sample.ext,
                 created=moment,
                 updated=moment,
                 application=self._default_app,
-                tags=[Tag(_uuid(), text, moment) for text in sample.tags],
+                tags=[Tag(new_id(), text, moment) for text in sample.tags],
                 websites=(
-                    [Website(_uuid(), sample.website[0], sample.website[1], moment)]
+                    [Website(new_id(), sample.website[0], sample.website[1], moment)]
                     if sample.website
                     else []
                 ),
                 annotations=[
-                    Annotation(_uuid(), "DESCRIPTION", sample.description, moment, moment)
+                    Annotation(new_id(), "DESCRIPTION", sample.description, moment, moment)
                 ],
             )
             self.assets[record.id] = record
@@ -214,10 +147,10 @@ class EmulatorState:
         )
         metadata = asset.get("metadata") or {}
         application = asset.get("application")
-        now = _now()
+        now = utc_now()
         record = StoredAsset(
-            id=_uuid(),
-            format_id=_uuid(),
+            id=new_id(),
+            format_id=new_id(),
             name=metadata.get("name"),
             content=str(raw),
             ext=str(ext),
@@ -225,13 +158,13 @@ class EmulatorState:
             updated=now,
             application=application if isinstance(application, dict) else self._default_app,
             mechanism=str(metadata.get("mechanism") or "MANUAL"),
-            tags=[Tag(_uuid(), str(t["text"]), now) for t in metadata.get("tags") or []],
+            tags=[Tag(new_id(), str(t["text"]), now) for t in metadata.get("tags") or []],
             websites=[
-                Website(_uuid(), str(w.get("name") or w["url"]), str(w["url"]), now)
+                Website(new_id(), str(w.get("name") or w["url"]), str(w["url"]), now)
                 for w in metadata.get("websites") or []
             ],
             annotations=[
-                Annotation(_uuid(), str(a.get("type") or "COMMENT"), str(a["text"]), now, now)
+                Annotation(new_id(), str(a.get("type") or "COMMENT"), str(a["text"]), now, now)
                 for a in metadata.get("annotations") or []
             ],
         )
@@ -248,7 +181,7 @@ class EmulatorState:
             record.name = body["name"]
         if isinstance(body.get("favorited"), bool):
             record.favorited = body["favorited"]
-        record.updated = _now()
+        record.updated = utc_now()
         self._changed(record.id)
         return self.render(record)
 
@@ -269,39 +202,39 @@ class EmulatorState:
         raw = ((body.get("fragment") or {}).get("string") or {}).get("raw")
         if isinstance(raw, str):
             record.content = raw
-        record.updated = _now()
+        record.updated = utc_now()
         self._changed(record.id)
         return self.render_format(record, full=True)
 
     def create_tag(self, body: Any) -> dict[str, Any]:
         text = str(body["text"])
-        now = _now()
-        tag = Tag(_uuid(), text, now)
+        now = utc_now()
+        tag = Tag(new_id(), text, now)
         record = self.assets.get(body.get("asset") or "")
         if record is not None:
             record.tags.append(tag)
             record.updated = now
             self._changed(record.id)
-        return self.render_tag(tag, record)
+        return render_tag(tag, record)
 
     def disassociate_tag(self, asset_id: str, tag_id: str) -> bool:
         record = self.assets.get(asset_id)
         if record is None or not any(t.id == tag_id for t in record.tags):
             return False
         record.tags = [t for t in record.tags if t.id != tag_id]
-        record.updated = _now()
+        record.updated = utc_now()
         self._changed(record.id)
         return True
 
     def create_annotation(self, body: Any) -> dict[str, Any]:
-        now = _now()
-        note = Annotation(_uuid(), str(body.get("type") or "COMMENT"), str(body["text"]), now, now)
+        now = utc_now()
+        note = Annotation(new_id(), str(body.get("type") or "COMMENT"), str(body["text"]), now, now)
         record = self.assets.get(body.get("asset") or "")
         if record is not None:
             record.annotations.append(note)
             record.updated = now
             self._changed(record.id)
-        return self.render_annotation(note, record)
+        return render_annotation(note, record)
 
     def find_annotation(self, annotation_id: str) -> tuple[Annotation, StoredAsset] | None:
         for record in self.assets.values():
@@ -317,9 +250,9 @@ class EmulatorState:
         note, record = found
         if isinstance(body.get("text"), str):
             note.text = body["text"]
-        note.updated = record.updated = _now()
+        note.updated = record.updated = utc_now()
         self._changed(record.id)
-        return self.render_annotation(note, record)
+        return render_annotation(note, record)
 
     def search(self, query: str) -> dict[str, Any]:
         """Rank by where the words hit: name (exact), then tags/description, then code."""
@@ -355,7 +288,7 @@ class EmulatorState:
     def render_bytes(self, record: StoredAsset) -> bytes:
         cached = self._rendered.get(record.id)
         if cached is None:
-            cached = json.dumps(self._render(record), separators=(",", ":")).encode()
+            cached = json.dumps(render_asset(record, self.user_id), separators=(",", ":")).encode()
             self._rendered[record.id] = cached
         return cached
 
@@ -365,94 +298,7 @@ class EmulatorState:
         )
 
     def render_format(self, record: StoredAsset, *, full: bool) -> dict[str, Any]:
-        size = len(record.content.encode())
-        flat: dict[str, Any] = {
-            "id": record.format_id,
-            "creator": self.user_id,
-            "created": timestamp(record.created),
-            "updated": timestamp(record.updated),
-            "role": "BOTH",
-            "application": record.application,
-            "bytes": {"value": size, "readable": f"{size} B"},
-            "classification": {
-                "generic": _EXT_GENERIC.get(record.ext, "CODE"),
-                "specific": record.ext,
-            },
-            "fragment": {"string": {"raw": record.content}, "metadata": {"ext": record.ext}},
-        }
-        flat["asset"] = self._flattened_asset(record) if full else record.id
-        return flat
-
-    def _flattened_asset(self, record: StoredAsset) -> dict[str, Any]:
-        return {
-            "id": record.id,
-            "creator": self.user_id,
-            "mechanism": record.mechanism,
-            "created": timestamp(record.created),
-            "updated": timestamp(record.updated),
-            "formats": {"iterable": [{"id": record.format_id}]},
-            "original": record.format_id,
-            "preview": {"base": record.format_id},
-        }
-
-    def render_tag(self, tag: Tag, record: StoredAsset | None) -> dict[str, Any]:
-        out: dict[str, Any] = {
-            "id": tag.id,
-            "text": tag.text,
-            "category": "UNKNOWN",
-            "mechanism": "MANUAL",
-            "created": timestamp(tag.created),
-            "updated": timestamp(tag.created),
-        }
-        if record is not None:
-            out["assets"] = {"iterable": [{"id": record.id}]}
-        return out
-
-    def render_annotation(self, note: Annotation, record: StoredAsset | None) -> dict[str, Any]:
-        out: dict[str, Any] = {
-            "id": note.id,
-            "type": note.type,
-            "text": note.text,
-            "mechanism": "MANUAL",
-            "created": timestamp(note.created),
-            "updated": timestamp(note.updated),
-        }
-        if record is not None:
-            out["asset"] = {"id": record.id}
-        return out
-
-    def _render(self, record: StoredAsset) -> dict[str, Any]:
-        reference = self.render_format(record, full=False)
-        asset: dict[str, Any] = {
-            "id": record.id,
-            "creator": self.user_id,
-            "mechanism": record.mechanism,
-            "favorited": record.favorited,
-            "created": timestamp(record.created),
-            "updated": timestamp(record.updated),
-            "formats": {"iterable": []},
-            "original": {"id": record.format_id, "reference": reference},
-            "preview": {"base": {"id": record.format_id, "reference": reference}},
-            "tags": {"iterable": [self.render_tag(t, None) for t in record.tags]},
-            "websites": {
-                "iterable": [
-                    {
-                        "id": w.id,
-                        "name": w.name,
-                        "url": w.url,
-                        "created": timestamp(w.created),
-                        "updated": timestamp(w.created),
-                    }
-                    for w in record.websites
-                ]
-            },
-            "annotations": {
-                "iterable": [self.render_annotation(a, None) for a in record.annotations]
-            },
-        }
-        if record.name is not None:
-            asset["name"] = record.name
-        return asset
+        return render_format(record, self.user_id, full=full)
 
     # --- identifier stream --------------------------------------------------------------------
 
