@@ -107,3 +107,38 @@ async def test_status_and_disconnect_with_and_without_preserving_data() -> None:
     await setup.integration.disconnect("u1", preserve_data=False)
     status = await setup.integration.status("u1")
     assert status.connection_id is None and status.state is ConnectionState.DISCONNECTED
+
+
+async def test_retry_connects_again_after_a_failed_connect() -> None:
+    setup = Setup(FakePiecesOS(down=True))
+    failed = await setup.connect()
+    assert not failed.success and failed.state is ConnectionState.CONNECTION_FAILED
+    setup.pieces.down = False
+    status = await setup.integration.retry("u1")
+    assert status.connected and status.connection_id == failed.connection_id
+    assert setup.store.rows["u1"].connection.state == "connected"
+
+
+async def test_retry_with_nothing_to_retry_only_reports_the_status() -> None:
+    setup = Setup(FakePiecesOS())
+    assert (await setup.integration.retry("u1")).state is ConnectionState.DISCONNECTED
+    assert (await setup.connect()).success
+    status = await setup.integration.retry("u1")
+    assert status.connected and setup.events[-1].current is ConnectionState.CONNECTED
+
+
+async def test_connect_and_disconnect_are_audited_with_the_acting_user() -> None:
+    setup = Setup(FakePiecesOS())
+    entries = []
+
+    async def audit(entry):
+        entries.append(entry)
+
+    setup.integration.audit = audit
+    await setup.integration.connect("u1", None, api_key=None, preferences=None, actor_id="admin")
+    await setup.integration.disconnect("u1", preserve_data=False)
+    assert [(e.action, e.actor_id) for e in entries] == [
+        ("pieces_connected", "admin"),
+        ("pieces_disconnected", "u1"),
+    ]
+    assert setup.guard.checked == ["http://127.0.0.1:39300"]  # the default URL
