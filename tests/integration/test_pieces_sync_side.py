@@ -14,11 +14,17 @@ from pieces_os_client.configuration import Configuration
 from pieces_os_client.models.asset import Asset as PiecesSDKAsset
 
 from pieces_integration.adapters.pieces_os.client import ClientSettings, PiecesOSClient
+from pieces_integration.adapters.pieces_os.endpoint_guard import ResolvingEndpointGuard
+from pieces_integration.adapters.pieces_os.factory import DirectPiecesOSFactory
 from pieces_integration.adapters.pieces_os.sync_side import PiecesSyncSide
 from pieces_integration.adapters.pieces_os.transport import HttpxPiecesTransport
 from pieces_integration.adapters.resilience import CircuitBreaker, RetryPolicy, TokenBucket
 from pieces_integration.domain.merge import Snapshot
+from pieces_integration.domain.model import Side
 from pieces_integration.emulators.pieces.server import running_emulator
+from pieces_integration.service_layer.connected_sides import ConnectedSides
+from pieces_integration.service_layer.pieces import PiecesConnections, PiecesIntegration
+from tests.fakes import MemoryConnectionStore, NoPiecesDetector, fake_seal, fake_unseal
 
 pytestmark = pytest.mark.anyio
 
@@ -126,3 +132,42 @@ async def test_a_create_records_the_aiwfe_chat_it_came_from() -> None:
             assert kept.metadata["origin"] == {"source": "aiwfe", "source_id": "chat_000042"}
         finally:
             await client.aclose()
+
+
+async def _ignore(event: object) -> None:
+    return None
+
+
+async def test_a_sync_after_the_user_moves_pieces_os_reads_the_new_one() -> None:
+    """Sync runs on a replica without the live link: it follows the stored connection to
+    the Pieces OS the user connected last, and to none once they disconnect."""
+    async with running_emulator(assets=1, seed=1) as old, running_emulator(assets=2) as new:
+        guard = ResolvingEndpointGuard()
+        factory = DirectPiecesOSFactory(ClientSettings(timeout=5.0), guard=guard)
+        store = MemoryConnectionStore()
+        pieces = PiecesIntegration(
+            guard=guard,
+            detector=NoPiecesDetector(),
+            factory=factory,
+            store=store,
+            connections=PiecesConnections(publish=_ignore),
+            encrypt=fake_seal,
+            default_url=old.url,
+        )
+        sides = ConnectedSides(
+            store=store,
+            connections=PiecesConnections(publish=_ignore),
+            factory=factory,
+            decrypt=fake_unseal,
+            pieces_side=PiecesSyncSide,
+        )
+        try:
+            assert (await pieces.connect("alice", old.url, api_key=None, preferences=None)).success
+            assert len(await (await sides("alice"))[Side.PIECES].list_assets()) == 1
+            assert (await pieces.connect("alice", new.url, api_key=None, preferences=None)).success
+            assert len(await (await sides("alice"))[Side.PIECES].list_assets()) == 2
+            await pieces.disconnect("alice", preserve_data=True)
+            assert Side.PIECES not in await sides("alice")
+        finally:
+            await sides.aclose()
+            await pieces.connections.__aexit__(None, None, None)
