@@ -412,7 +412,7 @@ async def run(args: argparse.Namespace) -> None:
     app = create_app(settings, container=container)
     timing = ServerTiming(app)
     transport = httpx.ASGITransport(app=timing)
-    index: SearchIndex = container.extras["search_index"]
+    index: SearchIndex = container.search.index
     real = index.embedder
     rng = random.Random(11)
     queries = build_task().corpus

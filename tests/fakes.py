@@ -8,17 +8,21 @@ ids (a repeated create makes a second asset), AIWFE-like sides are keyed by our 
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import heapq
 import itertools
+import math
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from pieces_integration.domain.connection_state import is_compatible
 from pieces_integration.domain.errors import PiecesOSUnavailable
 from pieces_integration.domain.merge import Snapshot
 from pieces_integration.domain.model import Asset, Connection, Side
+from pieces_integration.domain.tokenize import tokenize
 from pieces_integration.ports.pieces import (
     AssetChanges,
     AssetDraft,
@@ -271,3 +275,43 @@ def fake_unseal(sealed: bytes, context: str) -> str:
     bound, _, reversed_text = sealed.decode().partition("|")
     assert bound == context, "sealed for someone else"
     return reversed_text[::-1]
+
+
+class HashingEmbedder:
+    """A tiny deterministic embedder (hashed bag of terms): shared words -> high cosine."""
+
+    dimension = 384
+    model_name = "hashing-test"
+
+    async def embed(self, texts: Sequence[str]) -> list[list[float]]:
+        rows = []
+        for text in texts:
+            row = [0.0] * self.dimension
+            for term in tokenize(text):
+                slot = int(hashlib.md5(term.encode()).hexdigest(), 16) % self.dimension
+                row[slot] += 1.0
+            norm = math.sqrt(sum(v * v for v in row)) or 1.0
+            rows.append([v / norm for v in row])
+        return rows
+
+
+class FakeSyncTrigger:
+    """The WebSocket `sync_request` port, answering a fixed SyncResult (or failing)."""
+
+    def __init__(self, fail: bool = False) -> None:
+        self.calls: list[tuple[str, bool]] = []
+        self.fail = fail
+
+    async def request_sync(self, user_id: str, *, force: bool) -> dict[str, Any]:
+        self.calls.append((user_id, force))
+        if self.fail:
+            raise PiecesOSUnavailable("Pieces OS is not running")
+        return {
+            "user_id": user_id,
+            "sync_id": "s1",
+            "started_at": "2025-01-01T00:00:00+00:00",
+            "completed_at": "2025-01-01T00:00:01+00:00",
+            "status": "completed",
+            "changes": {"pieces_to_aiwfe": 2, "aiwfe_to_pieces": 1, "conflicts_resolved": 1},
+            "errors": [],
+        }

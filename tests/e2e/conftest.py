@@ -9,7 +9,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from pieces_integration.adapters.sql import migrate
-from pieces_integration.bootstrap import Container
+from pieces_integration.bootstrap import Container, Overrides
 from pieces_integration.config import load_settings
 from pieces_integration.domain.model import Role
 from pieces_integration.entrypoints.api.app import create_app
@@ -17,11 +17,12 @@ from pieces_integration.entrypoints.api.app import create_app
 TokenFactory = Callable[..., dict[str, str]]
 
 
-def make_client(**overrides: Any) -> TestClient:
-    settings = load_settings(**overrides)
+def make_client(overrides: Overrides | None = None, **settings_values: Any) -> TestClient:
+    """An app on `load_settings(**settings_values)`, its parts replaced by `overrides`."""
+    settings = load_settings(**settings_values)
     if settings.embedded:
         migrate.upgrade(settings.sqlalchemy_url)
-    return TestClient(create_app(settings), raise_server_exceptions=False)
+    return TestClient(create_app(settings, overrides=overrides), raise_server_exceptions=False)
 
 
 @pytest.fixture

@@ -175,7 +175,7 @@ class Service:
         async def run() -> None:
             container = bootstrap(settings)
             try:
-                result = await container.extras["pieces"].connect(
+                result = await container.sync.pieces.connect(
                     user_id, pieces_url, api_key=None, preferences=None
                 )
                 assert result.success, result

@@ -4,7 +4,7 @@ The service is the app `serve` runs (embedded SQLite, no Redis, `AIWFE_API_URL` 
 the AIWFE emulator), under uvicorn in this process; the user's Pieces connection is made
 with the service's own connect use case, so the sync engine, its scheduler, the Pieces
 change stream, the `after_pull` asset analysis and the outbox deliverers are the ones
-`sync_wiring.wire_sync` builds. Syncs are asked for through `POST /context/{user}/sync`.
+`bootstrap.sync.wire_sync` builds. Syncs are asked for through `POST /context/{user}/sync`.
 Both emulators record every HTTP request they answer.
 
 - a chat message with two code blocks, sent by the AIWFE emulator as a signed webhook,
@@ -37,9 +37,12 @@ from pieces_integration.domain.queries import AssetQuery
 from pieces_integration.emulators.aiwfe.server import AIWFEEmulator
 from pieces_integration.emulators.pieces.server import EmulatorServer
 from pieces_integration.ports.pieces import AssetDraft
+from tests.e2e.helpers import CHAT_WITH_CODE as CONTENT
+from tests.e2e.helpers import WEBHOOK_SECRET as SECRET
+from tests.e2e.helpers import WEBHOOK_URL as URL
+from tests.e2e.helpers import webhook_app as _app
 from tests.e2e.recording import Call, Recorder
 from tests.e2e.sync_harness import pieces_client
-from tests.e2e.test_aiwfe_webhook import CONTENT, SECRET, URL, _app
 
 pytestmark = [pytest.mark.anyio, pytest.mark.timeout(120)]
 USER = "user-aiwfe"
@@ -149,7 +152,7 @@ async def _stack() -> AsyncIterator[Stack]:
             async with container.uow() as work:
                 await work.users.add(User(id=USER))
                 await work.commit()
-            connected = await container.extras["pieces"].connect(
+            connected = await container.sync.pieces.connect(
                 USER, pieces.base_url, api_key=None, preferences=None
             )
             assert connected.success, connected

@@ -28,24 +28,20 @@ from pieces_integration.emulators.aiwfe.webhooks import build_event, encode_even
 from pieces_integration.entrypoints.api.app import create_app
 from pieces_integration.entrypoints.api.routes import aiwfe_webhook
 from tests.aiwfe_contract import validate
-
-URL = "/api/v1/integrations/aiwfe/webhook"
-SECRET = "whsec_test_current"
-OLD_SECRET = "whsec_test_previous"
-USER = "user-aiwfe"
-CONTENT = (
-    "Two steps:\n\n```bash\npip install asyncpg\n```\n\n"
-    "- then, in your code:\n\n  ```python\n  conn = await asyncpg.connect(dsn)\n  ```\n"
+from tests.e2e.helpers import (
+    CHAT_WITH_CODE,
+    OLD_WEBHOOK_SECRET,
+    WEBHOOK_SECRET,
+    WEBHOOK_URL,
+    webhook_app,
 )
 
+URL, SECRET, OLD_SECRET = WEBHOOK_URL, WEBHOOK_SECRET, OLD_WEBHOOK_SECRET
+CONTENT = CHAT_WITH_CODE
+USER = "user-aiwfe"
 
-def _app(**overrides: Any) -> FastAPI:
-    settings = load_settings(aiwfe_webhook_secret=f"{SECRET},{OLD_SECRET}", **overrides)
-    migrate.upgrade(settings.sqlalchemy_url)
-    app = create_app(settings)
-    if not any(getattr(r, "path", None) == URL for r in app.routes):
-        app.include_router(aiwfe_webhook.router)  # until the lead registers it in create_app
-    return app
+
+_app = webhook_app
 
 
 def _chat_event(event_id: str = "evt_1", content: str = CONTENT) -> dict[str, Any]:

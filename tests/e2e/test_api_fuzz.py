@@ -28,10 +28,10 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from pieces_integration import sync_wiring
 from pieces_integration.adapters.pieces_os.endpoint_guard import ResolvingEndpointGuard
 from pieces_integration.adapters.sql import migrate
 from pieces_integration.adapters.tokens import JwtCodec
+from pieces_integration.bootstrap import Overrides
 from pieces_integration.config import load_settings
 from pieces_integration.domain.errors import UnsafeEndpoint
 from pieces_integration.domain.model import Role
@@ -58,8 +58,6 @@ class LoopbackOnlyGuard(ResolvingEndpointGuard):
         return await super().check(url)
 
 
-sync_wiring.ResolvingEndpointGuard = LoopbackOnlyGuard  # type: ignore[misc]
-
 # Schemathesis' pytest integration needs the schema at import time (its lazy fixture loader does
 # not work with this pytest), so the app is built here on a throwaway data directory. Every
 # setting that could reach a real service is pinned, so the developer's environment is ignored.
@@ -75,7 +73,7 @@ SETTINGS = load_settings(
     api={"rate_limit_per_minute": 0},
     pieces={"default_timeout": 2000},
 )
-APP = create_app(SETTINGS)
+APP = create_app(SETTINGS, overrides=Overrides(endpoint_guard=LoopbackOnlyGuard()))
 # Loaded from the app's own document without a request, so the lifespan (which opens the
 # database) starts only when the first case runs, after the fixture below has migrated it.
 schema = schemathesis.openapi.from_dict(APP.openapi())

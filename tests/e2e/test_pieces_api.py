@@ -2,12 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import socket
-import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
-
 import httpx
 import pytest
 from fastapi.testclient import TestClient
@@ -20,43 +14,17 @@ from pieces_integration.adapters.pieces_os.factory import (
     identifier_stream_factory,
 )
 from pieces_integration.bootstrap import Container
+from pieces_integration.bootstrap.pieces import audit_to
 from pieces_integration.domain.model import ConnectionKind, Role
 from pieces_integration.domain.secrets import connection_secret_binding
-from pieces_integration.emulators.pieces.server import EmulatorServer
 from pieces_integration.entrypoints.api.routes import pieces as pieces_routes
 from pieces_integration.service_layer.pieces import PiecesConnections, PiecesIntegration, publish_to
 from pieces_integration.service_layer.pieces.store import UowPiecesConnectionStore
-from pieces_integration.sync_wiring import audit_to
 from tests.e2e.conftest import TokenFactory
+from tests.e2e.helpers import emulator_thread
+from tests.net import closed_ports
 
 BASE = "/api/v1/integrations/pieces"
-
-
-@contextmanager
-def emulator_thread(**options: object) -> Iterator[EmulatorServer]:
-    """The emulator on its own event loop, since TestClient runs the app on another."""
-    loop = asyncio.new_event_loop()
-    thread = threading.Thread(target=loop.run_forever, daemon=True)
-    thread.start()
-    server = EmulatorServer(**options)  # type: ignore[arg-type]
-    asyncio.run_coroutine_threadsafe(server.start(), loop).result(30)
-    try:
-        yield server
-    finally:
-        asyncio.run_coroutine_threadsafe(server.stop(), loop).result(30)
-        loop.call_soon_threadsafe(loop.stop)
-        thread.join(10)
-        loop.close()
-
-
-def closed_ports(count: int) -> tuple[int, ...]:
-    sockets = [socket.socket() for _ in range(count)]
-    for sock in sockets:
-        sock.bind(("127.0.0.1", 0))
-    ports = tuple(sock.getsockname()[1] for sock in sockets)
-    for sock in sockets:
-        sock.close()
-    return ports
 
 
 @pytest.fixture
@@ -73,7 +41,7 @@ def pieces_api(api: TestClient, container: Container) -> TestClient:
         base_delay=0.05,
         max_delay=0.2,
     )
-    container.extras["pieces"] = PiecesIntegration(
+    integration = PiecesIntegration(
         guard=guard,
         detector=PortScanDetector(http, ports=ports[:3], legacy_ports=ports[3:]),
         factory=DirectPiecesOSFactory(ClientSettings(timeout=5.0), guard=guard),
@@ -83,6 +51,9 @@ def pieces_api(api: TestClient, container: Container) -> TestClient:
         default_url=f"http://127.0.0.1:{ports[0]}",
         audit=audit_to(container.uow),
     )
+    # The route's dependency, swapped the FastAPI way (the container's own stays as built).
+    overrides = api.app.dependency_overrides  # type: ignore[attr-defined]
+    overrides[pieces_routes.get_pieces] = lambda: integration
     container.on_close(http.aclose)
     container.on_close(lambda: connections.__aexit__(None, None, None))
     return api

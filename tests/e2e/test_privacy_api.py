@@ -95,7 +95,7 @@ def _seed(api: TestClient, container: Container, headers: dict[str, str]) -> str
     # publishes to their event log afterwards, re-creating it. A known gap of those
     # producers, not of the purge; left on, it would make this test flaky.
     container.assets.on_change = None
-    container.scheduler.interval = 3600.0
+    container.sync.scheduler.interval = 3600.0
     container.context.events = container.events
     for i in range(7):
         response = api.post(
@@ -137,7 +137,7 @@ def _seed(api: TestClient, container: Container, headers: dict[str, str]) -> str
             )
             await uow.commit()
         await container.cache.set("user:alice:suggestions", b"cached")
-        index: SearchIndex = container.extras["search_index"]
+        index: SearchIndex = container.search.index
         snapshot = sparse_document(document_tokens("", "ship it now"))
         await index.store.upsert(
             CONTEXTS, [IndexedPoint(f"alice:ctx:{first}", "alice", snapshot, None, {})]
@@ -161,7 +161,7 @@ def _leftovers(
     found: dict[str, Any] = {}
     if rows := _rows_of(portal, container, "alice"):
         found["rows"] = rows
-    index: SearchIndex = container.extras["search_index"]
+    index: SearchIndex = container.search.index
     for collection in (ASSETS, CONTEXTS):
         if points := portal.call(index.store.count, collection, "alice"):
             found[f"vectors:{collection}"] = points
@@ -309,7 +309,7 @@ def test_the_vector_purge_happens_even_when_this_process_has_not_opened_the_stor
     api: TestClient, container: Container, auth: TokenFactory
 ) -> None:
     portal = api.portal  # type: ignore[attr-defined]
-    index: SearchIndex = container.extras["search_index"]
+    index: SearchIndex = container.search.index
     alice = auth("alice")
     assert api.post("/api/v1/assets", json={"name": "n", "content": "c"}, headers=alice).is_success
     assert portal.call(index.store.count, ASSETS, "alice") == 1

@@ -3,58 +3,30 @@ filters, context boosts, limits, and no vector left after deleting an asset or a
 
 from __future__ import annotations
 
-import hashlib
-import math
-from collections.abc import Sequence
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
 
-from pieces_integration.bootstrap import Container
-from pieces_integration.domain.tokenize import tokenize
+from pieces_integration.bootstrap import Container, Overrides
 from pieces_integration.ports.vectors import ASSETS, CONTEXTS
-from tests.e2e.conftest import TokenFactory
+from tests.e2e.conftest import TokenFactory, make_client
+from tests.e2e.helpers import call, create
+from tests.fakes import HashingEmbedder
 
 SEARCH = "/api/v1/assets/search"
 
 
-class HashingEmbedder:
-    """A tiny deterministic embedder (hashed bag of terms): shared words -> high cosine."""
-
-    dimension = 384
-    model_name = "hashing-test"
-
-    async def embed(self, texts: Sequence[str]) -> list[list[float]]:
-        rows = []
-        for text in texts:
-            row = [0.0] * self.dimension
-            for term in tokenize(text):
-                slot = int(hashlib.md5(term.encode()).hexdigest(), 16) % self.dimension
-                row[slot] += 1.0
-            norm = math.sqrt(sum(v * v for v in row)) or 1.0
-            rows.append([v / norm for v in row])
-        return rows
-
-
-def use_fake_embedder(container: Container) -> None:
-    container.extras["search_index"].embedder = HashingEmbedder()
-
-
-def call(api: TestClient, func: Any, *args: Any) -> Any:
-    return api.portal.call(func, *args)  # type: ignore[attr-defined]
-
-
-def create(api: TestClient, headers: dict[str, str], **fields: Any) -> dict[str, Any]:
-    response = api.post("/api/v1/assets", json=fields, headers=headers)
-    assert response.status_code == 201, response.text
-    body: dict[str, Any] = response.json()
-    return body
+@pytest.fixture
+def api() -> Iterator[TestClient]:
+    with make_client(Overrides(embedder=HashingEmbedder())) as client:
+        yield client
 
 
 @pytest.fixture
 def fake(container: Container) -> Container:
-    use_fake_embedder(container)
+    """The app's container, its semantic tier on the hashing embedder."""
     return container
 
 
@@ -72,7 +44,7 @@ def test_an_asset_is_keyword_searchable_the_moment_it_is_stored(
     )
     create(api, alice, name="unrelated", content="SELECT 1", language="sql")
     # Not embedded yet: only the keyword tier knows it.
-    assert call(api, fake.extras["index_queue"].depth) == 2
+    assert call(api, fake.search.queue.depth) == 2
     response = api.post(SEARCH, json={"query": "backoff"}, headers=alice)
     assert response.status_code == 200, response.text
     body = response.json()
@@ -134,12 +106,12 @@ def test_semantic_tier_indexes_from_the_queue_and_reports_lag(
     alice = auth("alice")
     for i in range(3):
         create(api, alice, name=f"snippet {i}", content=f"print({i})", language="python")
-    store = fake.extras["search_index"].store
+    store = fake.search.index.store
     assert call(api, store.count_dense, ASSETS, "alice") == 0
-    indexer = fake.extras["semantic_indexer"]
+    indexer = fake.search.indexer
     assert call(api, indexer.drain) == 3
     assert call(api, store.count_dense, ASSETS, "alice") == 3
-    assert call(api, fake.extras["index_queue"].depth) == 0
+    assert call(api, fake.search.queue.depth) == 0
     assert "pieces_semantic_index_lag 0.0" in api.get("/metrics").text
 
 
@@ -178,12 +150,12 @@ def test_no_vector_remains_after_deleting_an_asset(
     alice = auth("alice")
     keep = create(api, alice, name="keep me", content="keep")
     gone = create(api, alice, name="delete me", content="delete")
-    call(api, fake.extras["semantic_indexer"].drain)
-    store = fake.extras["search_index"].store
+    call(api, fake.search.indexer.drain)
+    store = fake.search.index.store
     assert call(api, store.count, ASSETS, "alice") == 2
     assert api.delete(f"/api/v1/assets/{gone['id']}", headers=alice).status_code == 204
     assert call(api, store.count, ASSETS, "alice") == 1
-    call(api, fake.extras["semantic_indexer"].drain)  # the queued delete changes nothing
+    call(api, fake.search.indexer.drain)  # the queued delete changes nothing
     hits = api.post(SEARCH, json={"query": "delete me keep"}, headers=alice).json()["results"]
     assert [h["asset"]["id"] for h in hits] == [keep["id"]]
     assert call(api, store.count, ASSETS, "alice") == 1
@@ -195,14 +167,14 @@ def test_no_vector_remains_after_deleting_a_user(
     alice = auth("alice")
     asset = create(api, alice, name="parse config", content="json config parse")
     create(api, auth("bob"), name="bob's", content="bob")
-    call(api, fake.extras["semantic_indexer"].drain)
+    call(api, fake.search.indexer.drain)
     feedback = api.post(
         f"/api/v1/suggestions/asset:{asset['id']}/feedback",
         json={"action": "accepted", "context": {"current_task": "parse config"}},
         headers=alice,
     )
     assert feedback.status_code == 201, feedback.text
-    store = fake.extras["search_index"].store
+    store = fake.search.index.store
     assert call(api, store.count, CONTEXTS, "alice") == 1
     response = api.delete("/api/v1/users/alice", headers=alice)
     assert response.status_code in (200, 204), response.text

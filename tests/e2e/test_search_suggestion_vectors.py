@@ -4,13 +4,15 @@ holds, and encode only assets the semantic indexer has not reached yet."""
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
+import pytest
 from fastapi.testclient import TestClient
 
-from pieces_integration.bootstrap import Container
-from tests.e2e.conftest import TokenFactory
-from tests.e2e.test_search_api import HashingEmbedder, call, create
+from pieces_integration.bootstrap import Container, Overrides
+from tests.e2e.conftest import TokenFactory, make_client
+from tests.e2e.helpers import call, create
+from tests.fakes import HashingEmbedder
 
 SUGGESTIONS = "/api/v1/assets/suggestions"
 
@@ -24,11 +26,20 @@ class RecordingEmbedder(HashingEmbedder):
         return await super().embed(texts)
 
 
+@pytest.fixture
+def embedder() -> RecordingEmbedder:
+    return RecordingEmbedder()
+
+
+@pytest.fixture
+def api(embedder: RecordingEmbedder) -> Iterator[TestClient]:
+    with make_client(Overrides(embedder=embedder)) as client:
+        yield client
+
+
 def test_keyword_hits_reuse_stored_vectors_and_only_unindexed_ones_are_encoded(
-    api: TestClient, container: Container, auth: TokenFactory
+    api: TestClient, container: Container, auth: TokenFactory, embedder: RecordingEmbedder
 ) -> None:
-    embedder = RecordingEmbedder()
-    container.extras["search_index"].embedder = embedder
     alice = auth("alice")
     # 21 assets closer to the context in the dense tier fill its top 20; the target is
     # found through its rare keyword only.
@@ -37,7 +48,7 @@ def test_keyword_hits_reuse_stored_vectors_and_only_unindexed_ones_are_encoded(
     target = create(
         api, alice, name="animals", content="zebra quagga okapi giraffe lion tiger bear wolf"
     )
-    call(api, container.extras["semantic_indexer"].drain)
+    call(api, container.search.indexer.drain)
 
     def suggest(context: dict[str, object]) -> None:
         response = api.get(SUGGESTIONS, params={"context": json.dumps(context)}, headers=alice)

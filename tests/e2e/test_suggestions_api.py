@@ -4,25 +4,34 @@ the ranking, usage statistics and metric, AIWFE failures tolerated, push on cont
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
 
-from pieces_integration.bootstrap import Container
+from pieces_integration.bootstrap import Container, Overrides
 from pieces_integration.domain.errors import AIPlatformError
+from pieces_integration.domain.model import Role
 from pieces_integration.ports.aiwfe import DocResult, FrequentItem, TaskTemplate
-from tests.e2e.conftest import TokenFactory
-from tests.e2e.test_search_api import call, create, use_fake_embedder
+from tests.e2e.conftest import TokenFactory, make_client
+from tests.e2e.helpers import call, create
+from tests.fakes import HashingEmbedder
 
 SUGGESTIONS = "/api/v1/assets/suggestions"
 CONTEXT = {"current_task": "parse yaml config file", "keywords": ["yaml", "config"]}
 
 
 @pytest.fixture
+def api() -> Iterator[TestClient]:
+    with make_client(Overrides(embedder=HashingEmbedder())) as client:
+        yield client
+
+
+@pytest.fixture
 def fake(container: Container) -> Container:
-    use_fake_embedder(container)
+    """The app's container, its semantic tier on the hashing embedder."""
     return container
 
 
@@ -46,7 +55,7 @@ def test_suggestions_carry_score_reasoning_and_actions(
         metadata={"file_path": "src/config.py"},
     )
     create(api, alice, name="unrelated", content="matrix multiply gpu kernel")
-    call(api, fake.extras["semantic_indexer"].drain)
+    call(api, fake.search.indexer.drain)
     items = suggest(api, alice, CONTEXT)
     assert [s["id"] for s in items] == [f"asset:{relevant['id']}"]
     first = items[0]
@@ -74,7 +83,7 @@ def test_feedback_moves_the_ranking_and_updates_usage(
     alice = auth("alice")
     a = create(api, alice, name="parse yaml config", content="parse yaml config file a")
     b = create(api, alice, name="parse yaml config", content="load the yaml config file b")
-    call(api, fake.extras["semantic_indexer"].drain)
+    call(api, fake.search.indexer.drain)
     before = {s["id"]: s["relevance_score"] for s in suggest(api, alice, CONTEXT)}
     key_a, key_b = f"asset:{a['id']}", f"asset:{b['id']}"
     assert key_a in before
@@ -171,17 +180,23 @@ class FakeAIWFE:
         ]
 
 
-def test_aiwfe_sources_join_and_their_failure_is_tolerated(
-    api: TestClient, fake: Container, auth: TokenFactory
-) -> None:
-    alice = auth("alice")
+def test_aiwfe_sources_join_and_their_failure_is_tolerated() -> None:
+    aiwfe = FakeAIWFE(down=False)
+    with make_client(Overrides(embedder=HashingEmbedder(), aiwfe=aiwfe)) as api:
+        container: Container = api.app.state.container  # type: ignore[attr-defined]
+        alice = {
+            "Authorization": "Bearer " + container.jwt.issue("alice", Role.USER, ttl_seconds=60)
+        }
+        _aiwfe_sources_join_then_fail(api, alice, aiwfe)
+
+
+def _aiwfe_sources_join_then_fail(api: TestClient, alice: dict[str, str], aiwfe: FakeAIWFE) -> None:
     create(api, alice, name="parse yaml config", content="parse yaml config file")
-    fake.extras["aiwfe_client"] = FakeAIWFE(down=False)
     ids = {s["id"] for s in suggest(api, alice, CONTEXT)}
     assert {"template:t1", "doc:d1"} <= ids
     template = next(s for s in suggest(api, alice, CONTEXT) if s["id"] == "template:t1")
     assert template["type"] == "template" and template["source"] == "aiwfe"
-    fake.extras["aiwfe_client"] = FakeAIWFE(down=True)
+    aiwfe.down = True
     other_context = {**CONTEXT, "keywords": ["yaml"]}  # not cached
     ids = {s["id"] for s in suggest(api, alice, other_context)}
     assert ids and not any(i.startswith(("template:", "doc:", "frequent:")) for i in ids)

@@ -7,7 +7,7 @@ import time
 from fastapi.testclient import TestClient
 
 from tests.e2e.conftest import TokenFactory
-from tests.e2e.test_pieces_api import emulator_thread
+from tests.e2e.helpers import emulator_thread
 
 
 def test_sync_imports_the_library_and_pushes_new_assets(

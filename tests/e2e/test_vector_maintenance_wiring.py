@@ -9,11 +9,12 @@ import time
 from fastapi.testclient import TestClient
 
 from pieces_integration.adapters.sql import migrate
-from pieces_integration.bootstrap import bootstrap
+from pieces_integration.bootstrap import Overrides, bootstrap
 from pieces_integration.config import load_settings
 from pieces_integration.domain.model import Role
 from pieces_integration.entrypoints.api.app import create_app
-from tests.e2e.test_search_api import HashingEmbedder, create
+from tests.e2e.helpers import create
+from tests.fakes import HashingEmbedder
 
 SEARCH = "/api/v1/assets/search"
 
@@ -23,10 +24,10 @@ def test_the_app_optimises_the_embedded_store_after_enough_writes() -> None:
         intelligence={"vector_optimize_min_writes": 20, "vector_optimize_quiet_seconds": 0}
     )
     migrate.upgrade(settings.sqlalchemy_url)
-    container = bootstrap(settings)
-    container.extras["search_index"].embedder = HashingEmbedder()
-    container.extras["semantic_indexer"].settle_seconds = 3_600  # only keyword writes count
-    maintenance = container.extras["vector_maintenance"]
+    container = bootstrap(settings, Overrides(embedder=HashingEmbedder()))
+    container.search.indexer.settle_seconds = 3_600  # only keyword writes count
+    maintenance = container.search.maintenance
+    assert maintenance is not None  # the embedded store
     maintenance.poll_seconds = 0.05
 
     def optimisations() -> float:

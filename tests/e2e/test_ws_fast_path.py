@@ -18,7 +18,7 @@ import websockets
 
 from pieces_integration.adapters.event_log_memory import MemoryEventLog
 from pieces_integration.adapters.sql import migrate
-from pieces_integration.bootstrap import Container, bootstrap
+from pieces_integration.bootstrap import Container, Overrides, bootstrap
 from pieces_integration.config import load_settings
 from pieces_integration.domain.model import Role
 from pieces_integration.entrypoints.api import ws_transport
@@ -27,7 +27,6 @@ from pieces_integration.entrypoints.api.ws_transport import (
     FanoutWebSocketProtocol,
     encode_text_frame,
 )
-from pieces_integration.service_layer.events import EventPublisher
 from tests.e2e.live_server import live_server
 
 pytestmark = [pytest.mark.anyio, pytest.mark.timeout(120)]
@@ -77,8 +76,10 @@ async def server(
     monkeypatch.setattr(FanoutWebSocketProtocol, "write_frame", counting)
     settings = load_settings()
     await anyio.to_thread.run_sync(migrate.upgrade, settings.sqlalchemy_url)
-    container = bootstrap(settings)
-    container.events = EventPublisher(container.bus, MemoryEventLog(history=100))
+    container = bootstrap(
+        settings,
+        Overrides(event_log=MemoryEventLog(history=100), realtime_batch=ws_transport.FANOUT.batch),
+    )
     app = create_app(settings, container=container)
     try:
         async with live_server(

@@ -13,15 +13,15 @@ from starlette.testclient import WebSocketTestSession
 from starlette.websockets import WebSocketDisconnect
 
 from pieces_integration.adapters.sql import migrate
-from pieces_integration.bootstrap import Container, bootstrap
+from pieces_integration.bootstrap import Container, Overrides, bootstrap
 from pieces_integration.config import load_settings
-from pieces_integration.domain.errors import PiecesOSUnavailable
 from pieces_integration.domain.model import Role
 from pieces_integration.entrypoints.api.app import create_app
 from pieces_integration.service_layer.auth import create_api_key
 from pieces_integration.service_layer.realtime_hub import RealtimeHub
 from pieces_integration.service_layer.realtime_protocol import RealtimeLimits
-from tests.e2e.conftest import TokenFactory
+from tests.e2e.conftest import TokenFactory, make_client
+from tests.fakes import FakeSyncTrigger
 
 
 def send(ws: WebSocketTestSession, kind: str, payload: Any = None) -> None:
@@ -160,15 +160,6 @@ def test_admin_and_service_may_subscribe_to_another_user(
         assert next_of(ws, "pong", "asset_created")["type"] == "pong"
 
 
-def test_sync_request_without_a_sync_engine_is_an_honest_error(
-    api: TestClient, auth: TokenFactory, container: Container
-) -> None:
-    container.extras.pop("sync_trigger", None)  # a server built without the sync engine
-    with api.websocket_connect("/ws", headers=auth("alice")) as ws:
-        send(ws, "sync_request", {"user_id": "alice", "force": True})
-        assert next_of(ws, "error")["payload"]["code"] == "sync_unavailable"
-
-
 def test_sync_request_runs_the_real_engine_and_announces_once(
     api: TestClient, auth: TokenFactory
 ) -> None:
@@ -183,34 +174,25 @@ def test_sync_request_runs_the_real_engine_and_announces_once(
         assert next_of(ws, "pong")["type"] == "pong"  # no second sync_completed before it
 
 
-class FakeSyncTrigger:
-    def __init__(self, fail: bool = False) -> None:
-        self.calls: list[tuple[str, bool]] = []
-        self.fail = fail
+@pytest.fixture
+def trigger() -> FakeSyncTrigger:
+    return FakeSyncTrigger()
 
-    async def request_sync(self, user_id: str, *, force: bool) -> dict[str, Any]:
-        self.calls.append((user_id, force))
-        if self.fail:
-            raise PiecesOSUnavailable("Pieces OS is not running")
-        return {
-            "user_id": user_id,
-            "sync_id": "s1",
-            "started_at": "2025-01-01T00:00:00+00:00",
-            "completed_at": "2025-01-01T00:00:01+00:00",
-            "status": "completed",
-            "changes": {"pieces_to_aiwfe": 2, "aiwfe_to_pieces": 1, "conflicts_resolved": 1},
-            "errors": [],
-        }
+
+@pytest.fixture
+def triggered(trigger: FakeSyncTrigger) -> Iterator[TestClient]:
+    """An app whose WebSocket `sync_request` goes to `trigger`."""
+    with make_client(Overrides(sync_trigger=trigger)) as client:
+        yield client
 
 
 def test_sync_request_runs_the_sync_and_publishes_sync_completed(
-    api: TestClient, auth: TokenFactory, container: Container
+    triggered: TestClient, trigger: FakeSyncTrigger
 ) -> None:
-    trigger = FakeSyncTrigger()
-    container.extras["sync_trigger"] = trigger
+    alice = _headers(triggered, "alice")
     with (
-        api.websocket_connect("/ws", headers=auth("alice")) as ws,
-        api.websocket_connect("/ws", headers=auth("alice")) as other_device,
+        triggered.websocket_connect("/ws", headers=alice) as ws,
+        triggered.websocket_connect("/ws", headers=alice) as other_device,
     ):
         subscribe(ws)
         subscribe(other_device, events=["sync_completed"])
@@ -224,10 +206,10 @@ def test_sync_request_runs_the_sync_and_publishes_sync_completed(
 
 
 def test_a_failing_sync_request_reports_the_error(
-    api: TestClient, auth: TokenFactory, container: Container
+    triggered: TestClient, trigger: FakeSyncTrigger
 ) -> None:
-    container.extras["sync_trigger"] = FakeSyncTrigger(fail=True)
-    with api.websocket_connect("/ws", headers=auth("alice")) as ws:
+    trigger.fail = True
+    with triggered.websocket_connect("/ws", headers=_headers(triggered, "alice")) as ws:
         send(ws, "sync_request", {})
         assert next_of(ws, "error")["payload"]["code"] == "pieces_os_unavailable"
 
@@ -284,8 +266,8 @@ def test_an_origin_outside_cors_origins_is_refused(api: TestClient, auth: TokenF
 def tight() -> Iterator[tuple[TestClient, Container]]:
     settings = load_settings()
     migrate.upgrade(settings.sqlalchemy_url)
-    container = bootstrap(settings)
-    container.extras["realtime_limits"] = RealtimeLimits(heartbeat_interval=0.2, idle_timeout=0.8)
+    limits = RealtimeLimits(heartbeat_interval=0.2, idle_timeout=0.8)
+    container = bootstrap(settings, Overrides(realtime_limits=limits))
     with TestClient(create_app(settings, container=container)) as client:
         yield client, container
     import asyncio
@@ -319,3 +301,9 @@ def test_graceful_shutdown_tells_clients_to_reconnect_then_closes_1012(
         with pytest.raises(WebSocketDisconnect) as closed:
             ws.receive_json()
         assert closed.value.code == 1012
+
+
+def _headers(api: TestClient, user_id: str) -> dict[str, str]:
+    container: Container = api.app.state.container  # type: ignore[attr-defined]
+    token = container.jwt.issue(user_id, Role.USER, ttl_seconds=600)
+    return {"Authorization": f"Bearer {token}"}

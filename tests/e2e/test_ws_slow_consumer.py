@@ -18,12 +18,11 @@ import websockets
 
 from pieces_integration.adapters.event_log_memory import MemoryEventLog
 from pieces_integration.adapters.sql import migrate
-from pieces_integration.bootstrap import Container, bootstrap
+from pieces_integration.bootstrap import Container, Overrides, bootstrap
 from pieces_integration.config import load_settings
 from pieces_integration.domain.model import Role
 from pieces_integration.entrypoints.api.app import create_app
-from pieces_integration.entrypoints.api.ws_transport import FanoutWebSocketProtocol
-from pieces_integration.service_layer.events import EventPublisher
+from pieces_integration.entrypoints.api.ws_transport import FANOUT, FanoutWebSocketProtocol
 from pieces_integration.service_layer.realtime_hub import RealtimeHub
 from pieces_integration.service_layer.realtime_protocol import RealtimeLimits
 from tests.e2e.live_server import live_server
@@ -44,10 +43,15 @@ async def test_a_client_that_stops_reading_is_closed_and_others_are_not_delayed(
 ) -> None:
     settings = load_settings()
     await anyio.to_thread.run_sync(migrate.upgrade, settings.sqlalchemy_url)
-    container = bootstrap(settings)
-    container.events = EventPublisher(container.bus, MemoryEventLog(history=20))
-    container.extras["realtime_limits"] = RealtimeLimits(
-        send_queue_messages=100, send_queue_bytes=QUEUE_BYTES, close_timeout=15
+    container = bootstrap(
+        settings,
+        Overrides(
+            event_log=MemoryEventLog(history=20),
+            realtime_limits=RealtimeLimits(
+                send_queue_messages=100, send_queue_bytes=QUEUE_BYTES, close_timeout=15
+            ),
+            realtime_batch=FANOUT.batch,
+        ),
     )
     app = create_app(settings, container=container)
     try:

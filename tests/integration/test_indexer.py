@@ -16,7 +16,7 @@ from pieces_integration.adapters.vectors.qdrant_edge import QdrantEdgeVectorStor
 from pieces_integration.domain.model import Asset, User
 from pieces_integration.ports.vectors import ASSETS
 from pieces_integration.service_layer.indexer import SearchIndex, SemanticIndexer
-from tests.e2e.test_search_api import HashingEmbedder
+from tests.fakes import HashingEmbedder
 
 pytestmark = pytest.mark.anyio
 

@@ -13,30 +13,9 @@ from pieces_integration.adapters.pieces_os.endpoint_guard import ResolvingEndpoi
 from pieces_integration.domain.connection_state import FailureKind, message_for
 from pieces_integration.emulators.pieces.server import running_emulator
 from pieces_integration.service_layer.pieces.detection import detect_pieces
+from tests.net import closed_ports, free_port_in
 
 pytestmark = pytest.mark.anyio
-
-
-def free_port_in(ports: range | tuple[int, ...]) -> int:
-    for port in ports:
-        with socket.socket() as sock:
-            try:
-                sock.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-            return port
-    pytest.skip("no free port in the range")
-
-
-def closed_ports(count: int) -> tuple[int, ...]:
-    """Ports nothing listens on (bound and released by us just now)."""
-    sockets = [socket.socket() for _ in range(count)]
-    for sock in sockets:
-        sock.bind(("127.0.0.1", 0))
-    ports = tuple(sock.getsockname()[1] for sock in sockets)
-    for sock in sockets:
-        sock.close()
-    return ports
 
 
 async def test_finds_an_emulator_in_the_scan_range() -> None:

@@ -12,7 +12,7 @@ import pytest
 
 from pieces_integration.adapters.pieces_os.discovery import SCAN_PORTS, PortScanDetector
 from pieces_integration.emulators.pieces.server import running_emulator
-from tests.integration.test_pieces_detection import free_port_in
+from tests.net import free_port_in
 
 pytestmark = [pytest.mark.anyio, pytest.mark.slow]
 

@@ -193,7 +193,7 @@ async def test_configured_ca_lets_the_wired_client_reach_pieces_over_tls(
     monkeypatch.setenv(CA_ENV, str(pki.ca))
     container = bootstrap(load_settings())
     try:
-        integration = container.extras["pieces"]
+        integration = container.sync.pieces
         assert isinstance(integration, PiecesIntegration)
         async with tls_emulator(pki, assets=2) as port:
             # A hostname: the guard pins 127.0.0.1, the certificate is checked for "localhost".
@@ -219,7 +219,7 @@ async def test_detection_uses_the_configured_ca(pki: Pki, monkeypatch: pytest.Mo
         url = f"https://localhost:{port}"
         container = bootstrap(load_settings())
         try:  # without the CA the self-signed Pieces OS is not found
-            integration = container.extras["pieces"]
+            integration = container.sync.pieces
             assert isinstance(integration, PiecesIntegration)
             assert not (await integration.detect(url)).available
         finally:
@@ -227,7 +227,7 @@ async def test_detection_uses_the_configured_ca(pki: Pki, monkeypatch: pytest.Mo
         monkeypatch.setenv(CA_ENV, str(pki.ca))
         container = bootstrap(load_settings())
         try:
-            integration = container.extras["pieces"]
+            integration = container.sync.pieces
             assert isinstance(integration, PiecesIntegration)
             found = await integration.detect(url)
             assert found.available and found.url == url and found.version
@@ -241,7 +241,7 @@ async def test_without_a_ca_file_tls_is_verified_and_the_self_signed_server_refu
     assert load_settings().pieces.ca_file is None
     container = bootstrap(load_settings())
     try:
-        integration = container.extras["pieces"]
+        integration = container.sync.pieces
         assert isinstance(integration, PiecesIntegration)
         async with tls_emulator(pki) as port:
             client = await integration.factory(f"https://localhost:{port}", api_key=None)

@@ -122,7 +122,7 @@ def wire_infrastructure(
     checks = [HealthCheck("database", database_probe, timeout=5.0, critical=True)]
     cache, bus, locks = overrides.cache, overrides.bus, overrides.locks
     rate_limiter: RateLimiter = MemoryRateLimiter(clock=overrides.clock)
-    event_log: EventLog = MemoryEventLog()
+    event_log: EventLog = overrides.event_log or MemoryEventLog()
     # Tests that pass all three keep everything in-process.
     if settings.redis_url is not None and (cache is None or bus is None or locks is None):
         from pieces_integration.adapters import redis_infra
@@ -137,7 +137,7 @@ def wire_infrastructure(
         bus = bus or redis_infra.RedisEventBus(redis_client, prefix=prefix)
         locks = locks or redis_infra.RedisLocks(redis_client, prefix=prefix)
         rate_limiter = RedisRateLimiter(redis_client, prefix=prefix)
-        event_log = RedisEventLog(redis_client, prefix=prefix)
+        event_log = overrides.event_log or RedisEventLog(redis_client, prefix=prefix)
         closers.add(redis_client.aclose)
 
         async def redis_probe() -> None:

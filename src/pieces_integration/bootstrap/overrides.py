@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from pieces_integration.observability.metrics import Metrics
 from pieces_integration.ports.aiwfe import AIWFEClient
 from pieces_integration.ports.clock import Clock
+from pieces_integration.ports.event_log import EventLog
 from pieces_integration.ports.infrastructure import Cache, EventBus, Locks
 from pieces_integration.ports.pieces import EndpointGuard
 from pieces_integration.ports.sync import SyncTrigger
@@ -31,6 +32,8 @@ class Overrides:
     locks: Locks | None = None
     metrics: Metrics | None = None
     http: httpx.AsyncClient | None = None
+    # The per-user event log behind live events (production: Redis with REDIS_URL, else memory).
+    event_log: EventLog | None = None
     # Monotonic time for the scheduler and the in-process rate limiter.
     clock: Clock | None = None
     # Which Pieces OS addresses may be dialled (production: resolve, refuse what is not local).
