@@ -90,3 +90,14 @@ async def test_purge_forgets_the_user_and_a_new_sequence_starts_above_the_old_id
     assert replay.reset and replay.events == [] and replay.head > old[-1].id
     assert (await log.append(event("alice"))).id > old[-1].id
     assert await log.head("bob") == kept.id
+
+
+async def test_the_user_evicted_is_the_least_recently_used_not_the_oldest() -> None:
+    log = MemoryEventLog(max_users=2)
+    alice = await log.append(event("alice"))
+    bob = await log.append(event("bob"))
+    await log.head("alice")  # alice is active again; bob is now the least recently used
+    await log.append(event("carol"))
+    kept = await log.read_after("alice", alice.id - 1)
+    assert not kept.reset and [e.id for e in kept.events] == [alice.id]
+    assert (await log.read_after("bob", bob.id - 1)).reset  # bob's history was dropped

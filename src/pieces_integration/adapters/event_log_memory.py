@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections import OrderedDict, deque
+from collections import deque
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+
+from cachetools import LRUCache
 
 from pieces_integration.ports.event_log import LoggedEvent, NewEvent, Replay, TailLost
 
@@ -70,10 +72,10 @@ class MemoryEventLog:
         clock: Callable[[], int] = _clock_micros,
     ) -> None:
         self._history = history
-        self._max_users = max_users
         self._tail_size = tail_size
         self._clock = clock
-        self._users: OrderedDict[str, _UserLog] = OrderedDict()
+        # Least recently used first out: an active user's history is never the one dropped.
+        self._users: LRUCache[str, _UserLog] = LRUCache(maxsize=max_users)
         self._high_water = 0
         self._tails: set[_MemoryTail] = set()
 
@@ -82,10 +84,6 @@ class MemoryEventLog:
         if log is None:
             log = _UserLog(max(self._clock(), self._high_water), self._history)
             self._users[user_id] = log
-            while len(self._users) > self._max_users:
-                self._users.popitem(last=False)
-        else:
-            self._users.move_to_end(user_id)
         return log
 
     async def append(self, event: NewEvent) -> LoggedEvent:

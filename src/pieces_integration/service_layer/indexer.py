@@ -24,6 +24,7 @@ from typing import Any
 
 import anyio
 
+from pieces_integration.domain.backoff import exponential_backoff
 from pieces_integration.domain.bm25 import document_tokens, sparse_document
 from pieces_integration.domain.model import Asset
 from pieces_integration.domain.ranking import normalise_language
@@ -193,7 +194,8 @@ class SemanticIndexer(BackgroundLoop):
         try:
             await self._process(tasks)
         except Exception as exc:
-            delay = min(300.0, 2.0 ** max(t.attempts for t in tasks))
+            attempts = max(t.attempts for t in tasks)
+            delay = exponential_backoff(attempts + 1, base=1.0, cap=300.0)  # 2 s, 4 s, ...
             log.warning("indexing %d assets failed (%s); retry in %.0f s", len(tasks), exc, delay)
             await self.queue.retry_later(tasks, delay_seconds=delay)
         else:
