@@ -42,6 +42,8 @@ class Overrides:
     aiwfe: AIWFEClient | None = None
     # The WebSocket `sync_request` port (production: the scheduler's).
     sync_trigger: SyncTrigger | None = None
+    # Told (user, phase, done, total) as a sync run goes (the `sync` command's progress bars).
+    sync_progress: Callable[[str, str, int, int], None] | None = None
     realtime_limits: RealtimeLimits | None = None
     # Around each WebSocket fan-out (the `serve` command's direct frame writer batches there).
     realtime_batch: Callable[[], AbstractContextManager[None]] | None = None

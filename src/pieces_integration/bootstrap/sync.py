@@ -124,6 +124,7 @@ def wire_sync(
         metrics=infra.metrics,
         deliverers=deliverers,
         after_pull=after_pull,
+        on_progress=overrides.sync_progress,
     )
 
     async def users() -> list[str]:

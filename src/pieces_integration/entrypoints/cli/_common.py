@@ -10,7 +10,7 @@ from typing import Any, NoReturn, TypeVar
 import typer
 
 from pieces_integration.adapters.sql import migrate
-from pieces_integration.bootstrap import Container, bootstrap
+from pieces_integration.bootstrap import Container, Overrides, bootstrap
 from pieces_integration.config import ConfigError, Settings, load_settings
 from pieces_integration.domain.errors import PiecesIntegrationError
 
@@ -40,11 +40,15 @@ def ensure_schema(settings: Settings) -> None:
         migrate.upgrade(settings.sqlalchemy_url)
 
 
-def run_with_container(settings: Settings, work: Callable[[Container], Awaitable[T]]) -> T:
+def run_with_container(
+    settings: Settings,
+    work: Callable[[Container], Awaitable[T]],
+    overrides: Overrides | None = None,
+) -> T:
     """Run one async job against a container built from `settings`, then close it."""
 
     async def runner() -> T:
-        container = bootstrap(settings)
+        container = bootstrap(settings, overrides)
         try:
             return await work(container)
         finally:

@@ -6,7 +6,7 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn
 
-from pieces_integration.bootstrap import Container
+from pieces_integration.bootstrap import Container, Overrides
 from pieces_integration.domain.model import SyncRun
 from pieces_integration.entrypoints.cli._common import (
     ensure_schema,
@@ -36,10 +36,9 @@ def sync(user: str = typer.Option(..., "--user", help="The user to synchronise."
             async with container.uow(readonly=True) as uow:
                 if await uow.users.get(user) is None:
                     fail(f"no user {user!r}")
-            container.sync.engine.on_progress = report
             return await container.sync.engine.sync_user(user, trigger="cli")
 
-        run = run_with_container(settings, work)
+        run = run_with_container(settings, work, Overrides(sync_progress=report))
     typer.echo(
         f"sync {run.id}: {run.status}; to Pieces {run.aiwfe_to_pieces}, "
         f"to AIWFE {run.pieces_to_aiwfe}, conflicts resolved {run.conflicts_resolved}"
