@@ -563,8 +563,8 @@ async def test_sync_operations_are_counted_by_the_directions_that_ran(world: Wor
 async def test_both_paths_announce_the_same_sync_completed_payload(world: World) -> None:
     """The engine's own announcement and the WebSocket path's (a trigger that returns a
     result it did not announce) build `sync_completed` alike, conflicts included."""
-    from pieces_integration.service_layer.realtime import run_sync_request
     from pieces_integration.service_layer.realtime_session import Session
+    from pieces_integration.service_layer.realtime_sync_request import run_sync_request
     from pieces_integration.service_layer.sync.result import sync_result
 
     pid = world.pieces.user_creates(snap())
