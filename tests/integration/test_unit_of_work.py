@@ -16,7 +16,7 @@ import pytest
 from sqlalchemy import event
 from sqlalchemy.engine import make_url
 
-from pieces_integration.adapters.sql.index_queue import IndexChanges
+from pieces_integration.adapters.sql.index_changes import IndexChanges
 from pieces_integration.adapters.sql.unit_of_work import SqlUnitOfWorkFactory
 from pieces_integration.domain.errors import DependencyUnavailable
 from pieces_integration.domain.model import Asset, AuditEntry, User

@@ -2,7 +2,7 @@
 
 Authentication: `Authorization: Bearer <jwt or API key>` or `X-API-Key` (services), or
 `?ticket=` from `POST /api/v1/ws-ticket` (browsers, which cannot set WebSocket headers).
-A browser's `Origin` must be one of CORS_ORIGINS. Close codes: see `service_layer.realtime`.
+A browser's `Origin` must be one of CORS_ORIGINS. Close codes: `realtime_protocol.CloseCode`.
 """
 
 from __future__ import annotations
@@ -28,21 +28,15 @@ from pieces_integration.entrypoints.api.schemas.ws import (
 )
 from pieces_integration.entrypoints.api.ws_transport import (
     EXTENSION,
-    FANOUT,
     FrameWriter,
     encode_text_frame,
 )
 from pieces_integration.ports.channel import ChannelClosed
 from pieces_integration.service_layer.auth import RequestMeta
 from pieces_integration.service_layer.events import EVENT_TYPES, subscription_filter
-from pieces_integration.service_layer.realtime import (
-    CloseCode,
-    RealtimeHub,
-    Session,
-    control,
-    run_sync_request,
-)
-from pieces_integration.service_layer.ws_tickets import WsTickets
+from pieces_integration.service_layer.realtime_protocol import CloseCode, control
+from pieces_integration.service_layer.realtime_session import Session
+from pieces_integration.service_layer.realtime_sync_request import run_sync_request
 
 router = APIRouter()
 
@@ -96,8 +90,7 @@ def _origin_allowed(origin: str | None, allowed: list[str]) -> bool:
 async def _authenticate(websocket: WebSocket, container: Container) -> Principal:
     ticket = websocket.query_params.get("ticket")
     if ticket:
-        tickets: WsTickets = container.extras["ws_tickets"]
-        return await tickets.redeem(ticket)
+        return await container.realtime.tickets.redeem(ticket)
     authorization = websocket.headers.get("authorization", "")
     scheme, _, credential = authorization.partition(" ")
     bearer = credential.strip() if scheme.lower() == "bearer" else None
@@ -113,7 +106,7 @@ async def _authenticate(websocket: WebSocket, container: Container) -> Principal
 async def websocket_events(websocket: WebSocket) -> None:
     """Real-time events for the authenticated user (spec 6.2)."""
     container: Container = websocket.app.state.container
-    hub: RealtimeHub = container.extras["realtime"]
+    hub = container.realtime.hub
     if not _origin_allowed(websocket.headers.get("origin"), container.settings.server.cors_origins):
         await websocket.close(int(CloseCode.POLICY_VIOLATION), "origin not allowed")
         return
@@ -207,12 +200,7 @@ class MessageRouter:
         user_id = resolve_user(session.principal, payload.user_id)
         if not session.principal.role.may_write:
             raise Forbidden("the guest role cannot start a sync", details={"role": "guest"})
-        trigger = self._container.extras.get("sync_trigger")
-        if trigger is None:
-            session.send_error(
-                "sync_unavailable", "sync is not available on this server", {"user_id": user_id}
-            )
-            return
+        trigger = self._container.realtime.sync_trigger
         if session.busy:
             session.send_error("sync_in_progress", "a sync requested here is still running")
             return
@@ -228,22 +216,5 @@ tickets_router = APIRouter(prefix="/api/v1", tags=["realtime"])
 @tickets_router.post("/ws-ticket", response_model=WsTicketPublic)
 async def create_ws_ticket(principal: CurrentPrincipal, container: ContainerDep) -> WsTicketPublic:
     """A single-use ticket for opening `/ws?ticket=...` from a browser (valid a few seconds)."""
-    tickets: WsTickets = container.extras["ws_tickets"]
+    tickets = container.realtime.tickets
     return WsTicketPublic(ticket=await tickets.issue(principal), expires_in=tickets.ttl)
-
-
-async def start_realtime(container: Container) -> RealtimeHub:
-    """Build and start the hub for this process (called from the app's lifespan).
-
-    `container.extras["realtime_limits"]` (a `RealtimeLimits`) overrides the defaults.
-    """
-    hub = RealtimeHub(
-        container.events.log,
-        container.extras.get("realtime_limits"),
-        gauge=container.metrics.websocket_connections,
-        batch=FANOUT.batch,
-    )
-    container.extras["realtime"] = hub
-    container.extras["ws_tickets"] = WsTickets(container.cache)
-    await hub.start()
-    return hub
