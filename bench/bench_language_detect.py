@@ -3,7 +3,7 @@
     .venv/bin/python bench/bench_language_detect.py [--per-language 80] [--seed 7]
 
 The detector's features were tuned on the labelled samples of
-tests/unit/test_aiwfe_language_detect.py; this measures it on code it has never seen. The
+tests/unit/domain/test_aiwfe_language_detect.py; this measures it on code it has never seen. The
 samples are source files found on this machine (the Python standard library, the system's
 C headers and sources, JavaScript and CSS and HTML under /usr, PostgreSQL's SQL scripts,
 shell scripts, PHP, YAML and JSON files, and whatever Go, Rust, Java or Ruby there is),
