@@ -28,7 +28,7 @@ from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, ru
 from pieces_integration.adapters.aiwfe.client import AIWFEHttpClient
 from pieces_integration.adapters.aiwfe.sync_side import AIWFESyncSide
 from pieces_integration.adapters.event_log_memory import MemoryEventLog
-from pieces_integration.adapters.memory import MemoryEventBus, MemoryLocks
+from pieces_integration.adapters.memory import MemoryLocks
 from pieces_integration.adapters.pieces_os.client import ClientSettings, PiecesOSClient
 from pieces_integration.adapters.pieces_os.sync_side import PiecesSyncSide
 from pieces_integration.adapters.pieces_os.transport import HttpxPiecesTransport
@@ -125,7 +125,7 @@ class World:
         return SyncEngine(
             uow=self.uow,
             locks=MemoryLocks(),
-            events=EventPublisher(MemoryEventBus(), MemoryEventLog()),
+            events=EventPublisher(MemoryEventLog()),
             sides=sides,
             clock=HybridLogicalClock(uuid.uuid4().hex[:8]),
             batch_size=4,

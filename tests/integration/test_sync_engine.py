@@ -7,7 +7,7 @@ from typing import Any, cast
 import pytest
 
 from pieces_integration.adapters.event_log_memory import MemoryEventLog
-from pieces_integration.adapters.memory import MemoryEventBus, MemoryLocks
+from pieces_integration.adapters.memory import MemoryLocks
 from pieces_integration.adapters.sql.unit_of_work import SqlUnitOfWorkFactory
 from pieces_integration.domain.hlc import HybridLogicalClock
 from pieces_integration.domain.merge import Snapshot
@@ -32,7 +32,7 @@ class StoreWatchingPublisher(EventPublisher):
     """Records each event with what the store held for its asset when it was published."""
 
     def __init__(self, uow: UnitOfWorkFactory) -> None:
-        super().__init__(MemoryEventBus(), MemoryEventLog())
+        super().__init__(MemoryEventLog())
         self._uow = uow
         self.published: list[tuple[str, dict[str, Any], str | None]] = []
 
@@ -297,7 +297,6 @@ async def test_an_edit_committed_during_a_run_is_left_for_the_next_scoped_run(
     committed while it pushes keeps its message, so the scoped run that edit pokes pushes
     it (instead of the change waiting for the next full reconciliation)."""
     from pieces_integration.adapters.event_log_memory import MemoryEventLog
-    from pieces_integration.adapters.memory import MemoryEventBus
     from pieces_integration.domain.assets import AssetDraft, AssetLimits
     from pieces_integration.domain.auth import Principal
     from pieces_integration.domain.model import Role
@@ -309,9 +308,7 @@ async def test_an_edit_committed_during_a_run_is_left_for_the_next_scoped_run(
     async with world.uow(readonly=True) as uow:
         found = await uow.assets.find_by_remote_id("alice", Side.PIECES, edited_here)
     assert found is not None
-    service = AssetService(
-        world.uow, EventPublisher(MemoryEventBus(), MemoryEventLog()), AssetLimits()
-    )
+    service = AssetService(world.uow, EventPublisher(MemoryEventLog()), AssetLimits())
     alice = Principal("alice", Role.USER, "jwt")
     edited = BASE.replace("a = 1", "a = 9")
     world.pieces.user_edits(edited_there, snap("other = 2\n", name="o"))
@@ -434,9 +431,7 @@ def _alice_edits(world: World, asset_id: str, content: str) -> Any:
     from pieces_integration.domain.model import Role
     from pieces_integration.service_layer.assets import AssetService
 
-    service = AssetService(
-        world.uow, EventPublisher(MemoryEventBus(), MemoryEventLog()), AssetLimits()
-    )
+    service = AssetService(world.uow, EventPublisher(MemoryEventLog()), AssetLimits())
 
     async def edit() -> None:
         alice = Principal("alice", Role.USER, "jwt")

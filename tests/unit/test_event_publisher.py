@@ -6,15 +6,12 @@ from contextlib import AbstractAsyncContextManager
 
 import pytest
 
-from pieces_integration.adapters.event_log_memory import MemoryEventLog
-from pieces_integration.adapters.memory import MemoryEventBus
+from pieces_integration.adapters.memory import MemoryCache, MemoryEventBus, MemoryLocks
+from pieces_integration.bootstrap import Overrides, bootstrap
+from pieces_integration.config import load_settings
 from pieces_integration.domain.events import EventType
 from pieces_integration.ports.infrastructure import EventBus, Subscription
-from pieces_integration.service_layer.events import (
-    EVENT_TYPES,
-    EventPublisher,
-    subscription_filter,
-)
+from pieces_integration.service_layer.events import EVENT_TYPES, subscription_filter
 
 pytestmark = pytest.mark.anyio
 
@@ -44,21 +41,25 @@ def _conforms(bus: RecordingBus) -> EventBus:
     return bus
 
 
-@pytest.mark.parametrize("legacy", [False, True], ids=["log-only", "bus-and-log"])
-async def test_publishing_an_event_appends_to_the_log_and_nothing_goes_on_the_bus(
-    legacy: bool,
-) -> None:
+async def test_publishing_an_event_appends_to_the_log_and_nothing_goes_on_the_bus() -> None:
     # Issue #19 (8): every event was also sent to a bus channel `user:{id}` nobody read.
-    log, bus = MemoryEventLog(), RecordingBus()
-    publisher = EventPublisher(_conforms(bus), log) if legacy else EventPublisher(log)
-    start = await log.head("alice")
-    logged = await publisher.publish("alice", EventType.ASSET_CREATED, {"n": 1})
-    replay = await log.read_after("alice", start)
-    assert [(e.id, e.type, e.payload) for e in replay.events] == [
-        (logged.id, "asset_created", {"n": 1})
-    ]
-    assert logged.wire.startswith('{"type":"asset_created",')
-    assert bus.published == []
+    bus = RecordingBus()
+    container = bootstrap(
+        load_settings(),
+        Overrides(bus=_conforms(bus), cache=MemoryCache(max_entries=100), locks=MemoryLocks()),
+    )
+    try:
+        log = container.events.log
+        start = await log.head("alice")
+        logged = await container.events.publish("alice", EventType.ASSET_CREATED, {"n": 1})
+        replay = await log.read_after("alice", start)
+        assert [(e.id, e.type, e.payload) for e in replay.events] == [
+            (logged.id, "asset_created", {"n": 1})
+        ]
+        assert logged.wire.startswith('{"type":"asset_created",')
+        assert bus.published == []
+    finally:
+        await container.aclose()
 
 
 def test_the_subscribe_vocabulary_is_the_published_one_plus_the_deprecated_alias() -> None:

@@ -11,12 +11,11 @@ from collections.abc import Iterable
 from dataclasses import asdict, is_dataclass
 from datetime import datetime
 from enum import Enum
-from typing import Any, cast, overload
+from typing import Any
 
 from pieces_integration.domain.events import EventType
 from pieces_integration.domain.model import Asset, utcnow
 from pieces_integration.ports.event_log import EventLog, LoggedEvent, NewEvent
-from pieces_integration.ports.infrastructure import EventBus
 
 # Names a `subscribe` filter accepted before the service adopted spec 8.4's, kept so an
 # existing client's filter still selects the event that is really published.
@@ -80,19 +79,14 @@ def asset_payload(asset: Asset) -> dict[str, Any]:
 
 
 class EventPublisher:
-    """Publishes one user's events: `EventPublisher(event_log)`.
+    """Publishes one user's events to their log, which fans them out to every replica.
 
-    The old form `EventPublisher(bus, event_log)` is still accepted while callers move
-    over; the bus is not used (issue #19: every event also went to a bus channel that
-    nothing read).
+    Only there: events once also went to a bus channel `user:{id}` that nothing read
+    (issue #19, 8).
     """
 
-    @overload
-    def __init__(self, log: EventLog, /) -> None: ...
-    @overload
-    def __init__(self, bus: EventBus, log: EventLog, /) -> None: ...
-    def __init__(self, first: EventLog | EventBus, log: EventLog | None = None, /) -> None:
-        self.log: EventLog = log if log is not None else cast("EventLog", first)
+    def __init__(self, log: EventLog) -> None:
+        self.log = log
 
     async def publish(self, user_id: str, event_type: str, payload: dict[str, Any]) -> LoggedEvent:
         return await self.log.append(
