@@ -13,6 +13,7 @@ from typing import Any
 
 from pieces_integration.domain.code_findings import TaskSuggestion
 from pieces_integration.domain.model import Asset, AssetSource, OutboxMessage, Side
+from pieces_integration.domain.outbox import OutboxOperation
 
 AIWFE_CHAT_TAG = "aiwfe-chat"
 _ASSET_NAMESPACE = uuid.UUID("6f1c2b8e-3d4a-5e6f-8a9b-0c1d2e3f4a5b")
@@ -33,7 +34,7 @@ class CreatePiecesAsset:
     `service_layer/assets.py`), so one delivery path serves both.
     """
 
-    OPERATION = "asset.create"
+    OPERATION = OutboxOperation.ASSET_CREATE
 
     user_id: str
     name: str
@@ -94,7 +95,7 @@ class CreateAIWFESuggestion:
     the outbox, and only new ones travel.
     """
 
-    OPERATION = "create_suggestion"
+    OPERATION = OutboxOperation.CREATE_SUGGESTION
 
     user_id: str
     asset_id: str

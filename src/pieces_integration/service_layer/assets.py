@@ -19,6 +19,7 @@ from pieces_integration.domain.auth import Principal, ensure_can_write, ensure_o
 from pieces_integration.domain.errors import Conflict, NotFound
 from pieces_integration.domain.events import EventType
 from pieces_integration.domain.model import Asset, AuditEntry, OutboxMessage, Side, User
+from pieces_integration.domain.outbox import OutboxOperation
 from pieces_integration.domain.queries import AssetQuery, Page
 from pieces_integration.ports.storage import UnitOfWork, UnitOfWorkFactory
 from pieces_integration.service_layer.auth import ensure_user
@@ -60,7 +61,7 @@ class AssetService:
         async with self.uow() as uow:
             user = await ensure_user(uow, owner, principal.role)
             await uow.assets.add(asset)
-            await _enqueue(uow, user, asset, "asset.create")
+            await _enqueue(uow, user, asset, OutboxOperation.ASSET_CREATE)
             await uow.commit()
         self._changed(owner)
         await self.events.publish(
@@ -96,7 +97,7 @@ class AssetService:
                 return asset
             await uow.assets.update(asset, expected_version=previous)
             user = await ensure_user(uow, asset.user_id, principal.role)
-            await _enqueue(uow, user, asset, "asset.update")
+            await _enqueue(uow, user, asset, OutboxOperation.ASSET_UPDATE)
             await uow.commit()
         self._changed(asset.user_id)
         await self.events.publish(
@@ -115,7 +116,7 @@ class AssetService:
             ensure_owner(principal, asset.user_id, "asset", asset_id)
             user = await ensure_user(uow, asset.user_id, principal.role)
             # Resolve remote ids now: the links go with the row.
-            await _enqueue(uow, user, asset, "asset.delete")
+            await _enqueue(uow, user, asset, OutboxOperation.ASSET_DELETE)
             await uow.assets.delete(asset_id)
             await uow.audit.add(
                 AuditEntry(
@@ -140,7 +141,7 @@ async def _enqueue(uow: UnitOfWork, user: User, asset: Asset, operation: str) ->
     if not user.consent.asset_sync:
         return
     for side in Side:
-        if side.value == asset.source.value and operation == "asset.create":
+        if side.value == asset.source.value and operation == OutboxOperation.ASSET_CREATE:
             continue  # it came from there
         link = await uow.assets.get_link(asset.id, side)
         await uow.outbox.add(

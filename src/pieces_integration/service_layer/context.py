@@ -10,6 +10,7 @@ from pieces_integration.domain.auth import Principal, ensure_can_write, resolve_
 from pieces_integration.domain.context import apply_update, shareable
 from pieces_integration.domain.events import EventType
 from pieces_integration.domain.model import ContextChange, OutboxMessage, UserContext
+from pieces_integration.domain.outbox import OutboxOperation
 from pieces_integration.ports.storage import UnitOfWorkFactory
 from pieces_integration.service_layer.auth import ensure_user
 from pieces_integration.service_layer.events import EventPublisher, to_jsonable
@@ -46,7 +47,7 @@ class ContextService:
                     OutboxMessage(
                         user_id=owner,
                         target="aiwfe",
-                        operation="context.update",
+                        operation=OutboxOperation.CONTEXT_UPDATE,
                         aggregate_id=owner,
                         payload={
                             "version": updated.version,
