@@ -38,7 +38,9 @@ def main() -> None:
                     return Service(tmp / "data", aiwfe_url)
                 return Service(tmp / "data", aiwfe_url, POSTGRES_URL, schema)
 
-            expected = crash_scenario(tmp, service, args.assets, args.seed)
+            expected = crash_scenario(
+                tmp, service, args.assets, args.seed, import_kills=4, burst_rounds=3
+            )
     finally:
         if schema is not None:
             drop_postgres_schema(schema)

@@ -14,11 +14,21 @@ from numpy.typing import NDArray
 CACHE_DIR = Path(__file__).resolve().parent / ".cache"
 
 
+def runtime() -> str:
+    """BENCH_EMBEDDER: `onnx` (the shipped int8 ONNX Runtime model, the default), `numpy`
+    (the fp32 reference forward pass) or `sentence-transformers` (needs torch)."""
+    return os.environ.get("BENCH_EMBEDDER", "onnx")
+
+
 def _encoder() -> Callable[[list[str]], NDArray[np.float32]]:
-    """The shipped numpy runtime; or, with BENCH_EMBEDDER=sentence-transformers (run from an
-    environment that has torch), the reference implementation, which is faster on a busy
-    machine and gives the same vectors (bench/check_embedder.py: cosine >= 0.99999)."""
-    if os.environ.get("BENCH_EMBEDDER") == "sentence-transformers":
+    """The chosen runtime. sentence-transformers (run from an environment that has torch) is
+    the reference implementation and gives the numpy runtime's vectors (bench/check_embedder.py:
+    cosine >= 0.99999)."""
+    if runtime() == "onnx":
+        from pieces_integration.adapters.embeddings.minilm_onnx import OnnxMiniLMEmbedder
+
+        return OnnxMiniLMEmbedder(threads=2).encode
+    if runtime() == "sentence-transformers":
         from sentence_transformers import SentenceTransformer
 
         from pieces_integration.adapters.embeddings.minilm_numpy import packaged_model_dir
@@ -33,9 +43,10 @@ def _encoder() -> Callable[[list[str]], NDArray[np.float32]]:
 
 
 def cached_embeddings(kind: str, texts: Sequence[str]) -> NDArray[np.float32]:
-    """Embed `texts` with the shipped MiniLM runtime, or load the cached result."""
+    """Embed `texts` with the chosen MiniLM runtime, or load the cached result."""
     digest = hashlib.sha256("\0".join(texts).encode()).hexdigest()[:16]
-    path = CACHE_DIR / f"minilm-{kind}-{len(texts)}-{digest}.npy"
+    name = "minilm" if runtime() in ("numpy", "sentence-transformers") else f"minilm-{runtime()}"
+    path = CACHE_DIR / f"{name}-{kind}-{len(texts)}-{digest}.npy"
     if path.exists():
         loaded: NDArray[np.float32] = np.load(path)
         return loaded

@@ -81,9 +81,10 @@ from pieces_integration.adapters.sql import migrate, tables
 from pieces_integration.adapters.sql.accounts import SqlUserRepository
 from pieces_integration.adapters.sql.assets import _values as asset_row
 from pieces_integration.adapters.sql.engine import create_engine
+from pieces_integration.adapters.tokens import JwtCodec
 from pieces_integration.adapters.vectors.qdrant_edge import QdrantEdgeVectorStore
 from pieces_integration.bootstrap import Container, bootstrap
-from pieces_integration.config import load_settings
+from pieces_integration.config import Settings, load_settings
 from pieces_integration.domain.model import Asset, Role, User, utcnow
 from pieces_integration.domain.suggestion_context import SuggestContext
 from pieces_integration.observability.logs import configure_logging
@@ -332,11 +333,33 @@ async def closed_loop(
     return time.perf_counter() - started
 
 
-def serve_memory(
-    data_dir: Path, users: int, requests: Sequence[tuple[int, dict[str, Any]]]
-) -> tuple[float, float]:
-    """RSS of a real `serve` process on the seeded data after it answered some searches and
-    suggestions (model loaded, index and database touched): (current, peak) MB."""
+def bench_settings(directory: Path) -> Settings:
+    """The seeded data directory's settings (also `bench_budgets.py`'s)."""
+    return load_settings(
+        data_dir=directory / "data",
+        # The limiter still runs on every request; it only must not refuse the benchmark.
+        api={"rate_limit_per_minute": 10**9, "rate_limit_burst": 10**9},
+        # The seed is optimised explicitly; no maintenance run during the measurements.
+        intelligence={"vector_optimize_min_writes": 10**9},
+        monitoring={"log_level": "warning"},
+        auth={"jwt_secret": SECRET},
+    )
+
+
+def bench_codec() -> JwtCodec:
+    """Issues tokens that a `serve` started by `start_serve` accepts."""
+    return JwtCodec(
+        issuer="pieces-integration",
+        audience="pieces-integration",
+        secret=SECRET,
+        public_key=None,
+        jwks_url=None,
+    )
+
+
+def start_serve(data_dir: Path, *, timeout: float) -> tuple[subprocess.Popen[bytes], str]:
+    """A real `serve` (uvicorn) on the seeded data directory, with the settings of
+    `bench_settings` as environment variables: (process, base URL) once /health answers."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("PIECES_INTEGRATION_")}
     for name in ("PORT", "REDIS_URL", "DATABASE_URL", "DATABASE_SCHEMA", "QDRANT_URL"):
         env.pop(name, None)
@@ -355,25 +378,26 @@ def serve_memory(
             cli("serve", "--host", "127.0.0.1"), env=env, stdout=log, stderr=subprocess.STDOUT
         )
     base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 120
-        while True:
-            if process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"serve did not start; see {data_dir.parent / 'serve.log'}")
-            try:
-                if httpx.get(base + "/health", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                time.sleep(0.2)
-        from pieces_integration.adapters.tokens import JwtCodec
+    deadline = time.monotonic() + timeout
+    while True:
+        if process.poll() is not None or time.monotonic() > deadline:
+            stop(process)
+            raise RuntimeError(f"serve did not start; see {data_dir.parent / 'serve.log'}")
+        try:
+            if httpx.get(base + "/health", timeout=1).status_code == 200:
+                return process, base
+        except httpx.HTTPError:
+            time.sleep(0.2)
 
-        codec = JwtCodec(
-            issuer="pieces-integration",
-            audience="pieces-integration",
-            secret=SECRET,
-            public_key=None,
-            jwks_url=None,
-        )
+
+def serve_memory(
+    data_dir: Path, users: int, requests: Sequence[tuple[int, dict[str, Any]]]
+) -> tuple[float, float]:
+    """RSS of a real `serve` process on the seeded data after it answered some searches and
+    suggestions (model loaded, index and database touched): (current, peak) MB."""
+    process, base = start_serve(data_dir, timeout=120)
+    try:
+        codec = bench_codec()
         with httpx.Client(base_url=base, timeout=120) as http:
             for n, (user, payload) in enumerate(requests):
                 token = codec.issue(f"user-{user}", Role.USER, ttl_seconds=600)
@@ -390,15 +414,7 @@ def serve_memory(
 
 async def run(args: argparse.Namespace) -> None:
     directory = Path(tempfile.mkdtemp(prefix="speed-service-"))
-    settings = load_settings(
-        data_dir=directory / "data",
-        # The limiter still runs on every request; it only must not refuse the benchmark.
-        api={"rate_limit_per_minute": 10**9, "rate_limit_burst": 10**9},
-        # The seed is optimised explicitly; no maintenance run during the measurements.
-        intelligence={"vector_optimize_min_writes": 10**9},
-        monitoring={"log_level": "warning"},
-        auth={"jwt_secret": SECRET},
-    )
+    settings = bench_settings(directory)
     configure_logging(settings.monitoring.log_level, settings.log_format)  # as `serve` does
     await asyncio.to_thread(migrate.upgrade, settings.sqlalchemy_url)
     container = bootstrap(settings)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ast
 import hashlib
+import importlib.util
 import random
 import re
 import sysconfig
@@ -111,11 +112,37 @@ def build_task(
     seed: int = SEED,
 ) -> Task:
     stdlib = Path(sysconfig.get_paths()["stdlib"])
-    candidates: list[Function] = []
-    for path in sorted(stdlib.rglob("*.py")):
-        if _EXCLUDED_PARTS.intersection(path.relative_to(stdlib).parts):
+    return _task(_candidates(stdlib), corpus_size, test_queries, tune_queries, seed)
+
+
+def build_package_task(
+    package: str,
+    corpus_size: int = 1500,
+    test_queries: int = 500,
+    tune_queries: int = 300,
+    seed: int = SEED,
+) -> Task:
+    """The same task over an installed library (e.g. sqlalchemy, pydantic): code of another
+    style and vocabulary than the stdlib, to check that what was tuned there carries over."""
+    spec = importlib.util.find_spec(package)
+    if spec is None or spec.origin is None:
+        raise SystemExit(f"{package} is not installed")
+    root = Path(spec.origin).parent
+    return _task(_candidates(root, root.parent), corpus_size, test_queries, tune_queries, seed)
+
+
+def _candidates(root: Path, base: Path | None = None) -> list[Function]:
+    found: list[Function] = []
+    for path in sorted(root.rglob("*.py")):
+        if _EXCLUDED_PARTS.intersection(path.relative_to(root).parts):
             continue
-        candidates.extend(_functions_in(path, stdlib))
+        found.extend(_functions_in(path, base or root))
+    return found
+
+
+def _task(
+    candidates: list[Function], corpus_size: int, test_queries: int, tune_queries: int, seed: int
+) -> Task:
     # A query shared by several functions ("Return a copy.") has no single right answer,
     # and a duplicated body cannot be told apart: drop both kinds.
     query_counts: dict[str, int] = {}

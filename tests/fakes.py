@@ -23,6 +23,7 @@ from pieces_integration.domain.errors import PiecesOSUnavailable
 from pieces_integration.domain.merge import Snapshot
 from pieces_integration.domain.model import Asset, Connection, Side
 from pieces_integration.domain.tokenize import tokenize
+from pieces_integration.ports.channel import ChannelClosed
 from pieces_integration.ports.pieces import (
     AssetChanges,
     AssetDraft,
@@ -315,3 +316,46 @@ class FakeSyncTrigger:
             "changes": {"pieces_to_aiwfe": 2, "aiwfe_to_pieces": 1, "conflicts_resolved": 1},
             "errors": [],
         }
+
+
+class MemoryBridgeWire:
+    """One end of an in-memory bridge socket (`ports.bridge.BridgeWire`). `cut()` makes the
+    link silent both ways without a close (a pulled cable): nothing arrives any more."""
+
+    def __init__(self, inbox: asyncio.Queue[str | bytes | None], outbox: Any) -> None:
+        self._inbox = inbox
+        self._outbox: asyncio.Queue[str | bytes | None] = outbox
+        self.silent = False
+        self.closed_with: int | None = None
+        self.sent_chunks = 0
+
+    @classmethod
+    def pair(cls) -> tuple[MemoryBridgeWire, MemoryBridgeWire]:
+        a: asyncio.Queue[str | bytes | None] = asyncio.Queue()
+        b: asyncio.Queue[str | bytes | None] = asyncio.Queue()
+        return cls(a, b), cls(b, a)
+
+    async def send_text(self, text: str) -> None:
+        if self.closed_with is not None:
+            raise ChannelClosed(self.closed_with)
+        if not self.silent:
+            await self._outbox.put(text)
+
+    async def send_bytes(self, data: bytes) -> None:
+        if self.closed_with is not None:
+            raise ChannelClosed(self.closed_with)
+        self.sent_chunks += 1
+        if not self.silent:
+            await self._outbox.put(data)
+
+    async def receive(self) -> str | bytes:
+        message = await self._inbox.get()
+        if message is None:
+            raise ChannelClosed(self.closed_with or 1000)
+        return message
+
+    async def close(self, code: int, reason: str) -> None:
+        if self.closed_with is None:
+            self.closed_with = code
+            await self._outbox.put(None)
+            await self._inbox.put(None)

@@ -41,9 +41,14 @@ class ConfigError(Exception):
 
 class ServerSettings(BaseModel):
     model_config = {"extra": "forbid"}
-    host: str = "0.0.0.0"
+    # bandit B104: the container default; `serve` binds 127.0.0.1 unless told otherwise.
+    host: str = "0.0.0.0"  # nosec B104
     port: int = Field(8080, ge=1, le=65535)
     websocket_port: int | None = Field(None, ge=1, le=65535)
+    # On SIGTERM `/ready` answers 503 for this long while requests are still served, so a
+    # load balancer (HAProxy's check, Kubernetes' endpoints) stops routing here before the
+    # listeners close. The chart's terminationGracePeriodSeconds covers it (deploy/README.md).
+    drain_seconds: float = Field(0.0, ge=0, le=120)
     cors_origins: list[str] = Field(default_factory=lambda: ["http://localhost:3000"])
     max_body_bytes: int = Field(2 * 1024 * 1024, ge=1024)
     max_import_bytes: int = Field(512 * 1024 * 1024, ge=1024)  # POST /users/{id}/import
@@ -83,6 +88,9 @@ class PiecesSettings(BaseModel):
     # PEM CA bundle to verify Pieces OS over TLS with (a developer's own CA), trusted instead
     # of the system's roots; TLS is verified either way.
     ca_file: Path | None = None
+    # Bridges (DEVIATIONS 5): heartbeat interval both ways; a link silent for two of them is
+    # declared dead on either side.
+    bridge_heartbeat_seconds: float = Field(15.0, gt=0, le=300)
 
     @field_validator("ca_file", mode="before")
     @classmethod
@@ -151,6 +159,10 @@ class ApiSettings(BaseModel):
     model_config = {"extra": "forbid"}
     rate_limit_per_minute: int = Field(1200, ge=0)
     rate_limit_burst: int = Field(200, ge=0)
+    # Shared by every user of one tenant (auth.tenant_claim), on top of each user's own
+    # limit (issue 20); 0: no tenant limit.
+    tenant_rate_limit_per_minute: int = Field(0, ge=0)
+    tenant_rate_limit_burst: int = Field(1000, ge=0)
     max_asset_bytes: int = Field(1024 * 1024, ge=1)
     max_tags: int = Field(50, ge=0)
     max_tag_length: int = Field(64, ge=1)
@@ -158,6 +170,40 @@ class ApiSettings(BaseModel):
     max_query_length: int = Field(2000, ge=1)
     default_page_size: int = Field(50, ge=1)
     max_page_size: int = Field(500, ge=1)
+
+
+class McpSettings(BaseModel):
+    """The MCP server (entrypoints/mcp): streamable HTTP at `/mcp`, and `pieces-integration mcp`."""
+
+    model_config = {"extra": "forbid"}
+    enabled: bool = True
+    read_only: bool = False  # list and serve no tool that writes (save, update, delete, ...)
+    # The SDK refuses any other Host / Origin (DNS-rebinding protection): list the names the
+    # service is reached by. `name:*` allows any port; a name alone, only the default port.
+    allowed_hosts: list[str] = Field(
+        default_factory=lambda: [
+            f"{name}{port}" for name in ("127.0.0.1", "localhost", "[::1]") for port in ("", ":*")
+        ]
+    )
+    # Browser clients' origins (server.cors_origins are allowed as well).
+    allowed_origins: list[str] = Field(
+        default_factory=lambda: [
+            f"http://{name}{port}"
+            for name in ("127.0.0.1", "localhost", "[::1]")
+            for port in ("", ":*")
+        ]
+    )
+    tool_timeout_seconds: float = Field(30.0, gt=0, le=600)
+    sync_wait_seconds: float = Field(20.0, ge=0, le=600)  # sync_now answers "in progress" after
+    session_idle_seconds: float = Field(30 * 60, gt=0)
+    max_sessions: int = Field(1000, ge=1)
+
+    @field_validator("allowed_hosts", "allowed_origins", mode="before")
+    @classmethod
+    def _split(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
 
 
 class AuthSettings(BaseModel):
@@ -168,6 +214,15 @@ class AuthSettings(BaseModel):
     jwt_issuer: str = "pieces-integration"
     jwt_audience: str = "pieces-integration"
     token_ttl_seconds: int = Field(3600, ge=60)
+    # The JWT claim naming the user's tenant ("org_id", "tid", ...); None: no tenants.
+    tenant_claim: str | None = Field(None, min_length=1, max_length=64)
+    # Brute-force limits (issue 20): failed authentications within the window that lock out
+    # a client address / a claimed identity; lockouts double from the base up to the maximum.
+    failures_per_address: int = Field(20, ge=1)
+    failures_per_identity: int = Field(10, ge=1)
+    failure_window_seconds: float = Field(300.0, gt=0)
+    lockout_seconds: float = Field(30.0, gt=0)
+    lockout_max_seconds: float = Field(3600.0, gt=0)
 
 
 def _normalise_database_url(url: str) -> str:
@@ -219,6 +274,7 @@ class Settings(BaseSettings):
     cache: CacheSettings = Field(default_factory=CacheSettings)
     api: ApiSettings = Field(default_factory=ApiSettings)
     auth: AuthSettings = Field(default_factory=AuthSettings)
+    mcp: McpSettings = Field(default_factory=McpSettings)
 
     @field_validator("database_url", mode="before")
     @classmethod
@@ -310,6 +366,16 @@ SPEC_ENV_NAMES: dict[str, tuple[str, ...]] = {
     "JWKS_URL": ("auth", "jwks_url"),
     "RATE_LIMIT_PER_MINUTE": ("api", "rate_limit_per_minute"),
     "RATE_LIMIT_BURST": ("api", "rate_limit_burst"),
+    "TENANT_CLAIM": ("auth", "tenant_claim"),
+    "TENANT_RATE_LIMIT_PER_MINUTE": ("api", "tenant_rate_limit_per_minute"),
+    "TENANT_RATE_LIMIT_BURST": ("api", "tenant_rate_limit_burst"),
+    "AUTH_FAILURES_PER_ADDRESS": ("auth", "failures_per_address"),
+    "AUTH_FAILURES_PER_IDENTITY": ("auth", "failures_per_identity"),
+    "AUTH_LOCKOUT_SECONDS": ("auth", "lockout_seconds"),
+    "AUTH_LOCKOUT_MAX_SECONDS": ("auth", "lockout_max_seconds"),
+    "MCP_READ_ONLY": ("mcp", "read_only"),
+    "MCP_ALLOWED_HOSTS": ("mcp", "allowed_hosts"),
+    "MCP_ALLOWED_ORIGINS": ("mcp", "allowed_origins"),
 }
 
 

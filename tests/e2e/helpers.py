@@ -10,6 +10,7 @@ from typing import Any
 
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
+from starlette.testclient import WebSocketTestSession
 
 from pieces_integration.adapters.sql import migrate
 from pieces_integration.config import load_settings
@@ -62,3 +63,34 @@ def webhook_app(**settings_values: Any) -> FastAPI:
     )
     migrate.upgrade(settings.sqlalchemy_url)
     return create_app(settings)
+
+
+def new_team(api: TestClient, headers: dict[str, str], name: str = "Backend") -> dict[str, Any]:
+    response = api.post("/api/v1/teams", json={"name": name}, headers=headers)
+    assert response.status_code == 201, response.text
+    body: dict[str, Any] = response.json()
+    return body
+
+
+def add_member(
+    api: TestClient, headers: dict[str, str], team_id: str, user_id: str, role: str
+) -> dict[str, Any]:
+    response = api.post(
+        f"/api/v1/teams/{team_id}/members", json={"user_id": user_id, "role": role}, headers=headers
+    )
+    assert response.status_code == 201, response.text
+    body: dict[str, Any] = response.json()
+    return body
+
+
+# A write pokes the writer's background sync; its runs' events are not this test's subject.
+UNRELATED = {"heartbeat", "sync_completed"}
+
+
+def next_event(ws: WebSocketTestSession) -> dict[str, Any]:
+    """The next message of interest: the order of events is part of the test."""
+    for _ in range(100):
+        message: dict[str, Any] = ws.receive_json()
+        if message["type"] not in UNRELATED:
+            return message
+    raise AssertionError("nothing but heartbeats and sync runs")

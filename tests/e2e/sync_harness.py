@@ -37,7 +37,7 @@ from pieces_integration.adapters.sql.engine import create_engine
 from pieces_integration.adapters.sql.unit_of_work import SqlUnitOfWorkFactory
 from pieces_integration.bootstrap import bootstrap
 from pieces_integration.config import load_settings
-from pieces_integration.domain.model import Asset, content_hash
+from pieces_integration.domain.model import Asset, AssetBackup, content_hash
 from pieces_integration.domain.queries import AssetQuery
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -208,6 +208,16 @@ class Service:
                     if page.next_cursor is None:
                         return found
                     cursor = page.next_cursor
+        finally:
+            await engine.dispose()
+
+    async def backups(self, user_id: str) -> list[AssetBackup]:
+        """Every version the service kept before overwriting one of USER's assets."""
+        settings = load_settings(**self.settings_overrides())
+        engine = create_engine(settings.sqlalchemy_url, schema=settings.database_schema)
+        try:
+            async with SqlUnitOfWorkFactory(engine)(readonly=True) as unit:
+                return await unit.conflicts.backups(user_id)
         finally:
             await engine.dispose()
 

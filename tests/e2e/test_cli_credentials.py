@@ -203,3 +203,19 @@ def test_serve_creates_a_private_admin_key_and_a_one_time_sign_in_code(tmp_path:
     with sqlite3.connect(data / "pieces-integration.db") as conn:
         dump = "\n".join(conn.iterdump())
     assert admin_key not in dump  # stored hashed
+
+
+def test_token_create_names_the_tenant_where_a_tenant_claim_is_configured(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Issue 20: with TENANT_CLAIM, a CLI token for a user of a tenant keeps the tenant
+    (a token without the claim would record the user as having none)."""
+    code, _, err = cli("token", "create", "--user", "dana", "--tenant", "acme")
+    assert code != 0 and "TENANT_CLAIM" in err
+    monkeypatch.setenv("TENANT_CLAIM", "org_id")
+    code, out, err = cli("token", "create", "--user", "dana", "--tenant", "acme")
+    assert code == 0, err
+    claims = jwt.decode(out.strip(), options={"verify_signature": False})
+    assert claims["org_id"] == "acme"
+    code, out, err = cli("token", "create", "--user", "dana", "--tenant", "two words")
+    assert code != 0 and out == "" and "--tenant" in err

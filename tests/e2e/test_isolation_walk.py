@@ -32,6 +32,7 @@ PREFIX = "/api/v1/"
 SKIPPED = {
     "/api/v1/auth/local-signin": "exchanges the one-time code `serve` prints for a token",
     "/api/v1/integrations/aiwfe/webhook": "authenticated by its HMAC signature (own tests)",
+    "/api/v1/integrations/pieces/bridges/pair": "authenticated by the one-time pairing code",
 }
 # Reads sent as POST: a guest may use them (each changes nothing stored).
 READ_ONLY_POSTS = {
@@ -54,6 +55,7 @@ SECRETS = {
     "project": "VictimProject-c2f4g",
     "keyword": "victimkeyword-j9s3",
     "file": "/home/victim/VictimFile-r6y1.py",
+    "team_name": "VictimTeamName-w3e5",
 }
 _HTTP_METHODS = ("get", "post", "put", "patch", "delete")
 
@@ -244,6 +246,8 @@ def _snapshot(api: TestClient, auth: TokenFactory, ids: dict[str, str]) -> dict[
         "assets": "/api/v1/assets",
         "context": f"/api/v1/context/{VICTIM}",
         "history": f"/api/v1/context/{VICTIM}/history",
+        "team": f"/api/v1/teams/{ids['team_id']}",
+        "teams": "/api/v1/teams",
     }
     snapshot = {}
     for key, url in reads.items():
@@ -286,8 +290,30 @@ def seed(api: TestClient, auth: TokenFactory) -> Seeded:
         headers=auth(ADMIN, "admin"),
     )
     assert guest_asset.status_code == 201, guest_asset.text
-    ids = {"user_id": VICTIM, "asset_id": created.json()["id"]}
-    guest_ids = {"user_id": GUEST, "asset_id": guest_asset.json()["id"]}
+    # The victim's team (issue 16): team routes name it; the guest is a maintainer of its own,
+    # so its team writes are refused for the role, not for a missing team.
+    team = api.post("/api/v1/teams", json={"name": SECRETS["team_name"]}, headers=victim)
+    assert team.status_code == 201, team.text
+    guest_team = api.post("/api/v1/teams", json={"name": "guest's"}, headers=auth(ADMIN, "admin"))
+    assert guest_team.status_code == 201, guest_team.text
+    joined = api.post(
+        f"/api/v1/teams/{guest_team.json()['id']}/members",
+        json={"user_id": GUEST, "role": "maintainer"},
+        headers=auth(ADMIN, "admin"),
+    )
+    assert joined.status_code == 201, joined.text
+    ids = {
+        "user_id": VICTIM,
+        "asset_id": created.json()["id"],
+        "team_id": team.json()["id"],
+        "number": "1",  # a revision number
+    }
+    guest_ids = {
+        "user_id": GUEST,
+        "asset_id": guest_asset.json()["id"],
+        "team_id": guest_team.json()["id"],
+        "number": "1",
+    }
     return Seeded(ids=ids, guest_ids=guest_ids, snapshot=_snapshot(api, auth, ids))
 
 
@@ -297,7 +323,11 @@ def walk(api: TestClient, auth: TokenFactory) -> tuple[dict[str, Any], list[Oper
     found = operations(document)
     labels = {operation.label for operation in found}
     # The walk is only as good as the document: it must see the routes we know of.
-    assert {"GET /api/v1/assets/{asset_id}", "POST /api/v1/context/{user_id}"} <= labels
+    assert {
+        "GET /api/v1/assets/{asset_id}",
+        "POST /api/v1/context/{user_id}",
+        "DELETE /api/v1/teams/{team_id}/members/{user_id}",
+    } <= labels
     return document, found, seed(api, auth)
 
 

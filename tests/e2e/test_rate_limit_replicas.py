@@ -55,7 +55,13 @@ def _wait_healthy(url: str, process: subprocess.Popen[bytes], log: Path) -> None
 
 
 @pytest.fixture
-def replicas(tmp_path: Path, redis_prefix: str) -> Iterator[list[str]]:
+def replica_env() -> dict[str, str]:
+    """Settings on top of the shared ones (a test overrides this fixture to add some)."""
+    return {}
+
+
+@pytest.fixture
+def replicas(tmp_path: Path, redis_prefix: str, replica_env: dict[str, str]) -> Iterator[list[str]]:
     processes: list[subprocess.Popen[bytes]] = []
     urls: list[str] = []
     client = redis.Redis.from_url(REDIS_URL)
@@ -72,6 +78,7 @@ def replicas(tmp_path: Path, redis_prefix: str) -> Iterator[list[str]]:
                 "RATE_LIMIT_PER_MINUTE": str(PER_MINUTE),
                 "RATE_LIMIT_BURST": str(BURST),
                 "PIECES_INTEGRATION_DATA_DIR": str(data_dir),
+                **replica_env,
             }
             with log.open("wb") as output:
                 processes.append(
@@ -103,10 +110,13 @@ def replicas(tmp_path: Path, redis_prefix: str) -> Iterator[list[str]]:
         client.close()
 
 
-def _token(user_id: str) -> dict[str, str]:
+def _token(user_id: str, tenant: str | None = None) -> dict[str, str]:
     auth = load_settings().auth
-    codec = JwtCodec(issuer=auth.jwt_issuer, audience=auth.jwt_audience, secret=SECRET)
-    return {"Authorization": f"Bearer {codec.issue(user_id, Role.USER, ttl_seconds=600)}"}
+    codec = JwtCodec(
+        issuer=auth.jwt_issuer, audience=auth.jwt_audience, secret=SECRET, tenant_claim="org_id"
+    )
+    issued = codec.issue(user_id, Role.USER, ttl_seconds=600, tenant=tenant)
+    return {"Authorization": f"Bearer {issued}"}
 
 
 def test_two_replicas_share_one_bucket_per_user(replicas: list[str], redis_prefix: str) -> None:
@@ -152,3 +162,53 @@ def test_two_replicas_share_one_bucket_per_user(replicas: list[str], redis_prefi
     finally:
         client.close()
     assert keys == {f"{redis_prefix}rl:user:alice-replicas", f"{redis_prefix}rl:user:bob-replicas"}
+
+
+TENANT_BURST = 6
+
+
+@pytest.mark.parametrize(
+    "replica_env",
+    [
+        {
+            "TENANT_CLAIM": "org_id",
+            "TENANT_RATE_LIMIT_PER_MINUTE": str(PER_MINUTE),
+            "TENANT_RATE_LIMIT_BURST": str(TENANT_BURST),
+        }
+    ],
+)
+def test_two_replicas_share_one_bucket_per_tenant(
+    replicas: list[str], redis_prefix: str, replica_env: dict[str, str]
+) -> None:
+    """Issue 20: users of one tenant, each on their own replica, draw from one tenant
+    bucket in Redis; each replica alone would have let a tenant's burst through."""
+    members = [_token(f"{name}-tenant", "acme") for name in ("ann", "ben")]
+    statuses: list[int] = []
+    with httpx.Client(timeout=10.0) as http:
+        started = time.monotonic()
+        for n in range(2 * TENANT_BURST):
+            response = http.get(replicas[n % 2] + "/api/v1/assets", headers=members[n % 2])
+            statuses.append(response.status_code)
+            if response.status_code == 429:
+                assert response.json()["scope"] == "tenant", response.text
+                assert response.headers["RateLimit-Limit"] == str(TENANT_BURST)
+            else:
+                assert response.status_code == 200, response.text
+        elapsed = time.monotonic() - started
+        allowed = statuses.count(200)
+        refill = math.ceil(elapsed * PER_MINUTE / 60)
+        # Each member made 6 requests, within their own burst of 10: only the shared tenant
+        # bucket can have refused any, and both replicas did.
+        assert TENANT_BURST <= allowed <= TENANT_BURST + max(1, refill), (statuses, elapsed)
+        assert {429} <= set(statuses[::2]) and {429} <= set(statuses[1::2])
+        # Another tenant's user is unaffected, on either replica.
+        other = _token("cid-tenant", "globex")
+        for url in replicas:
+            assert http.get(url + "/api/v1/assets", headers=other).status_code == 200
+
+    client = redis.Redis.from_url(REDIS_URL)
+    try:
+        keys = {key.decode() for key in client.scan_iter(match=f"{redis_prefix}rl:tenant:*")}
+    finally:
+        client.close()
+    assert keys == {f"{redis_prefix}rl:tenant:acme", f"{redis_prefix}rl:tenant:globex"}

@@ -103,7 +103,7 @@ def replicas(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, st
         client.close()
 
 
-def bearer(user: str) -> dict[str, str]:
+def bearer(user: str, role: Role = Role.USER) -> dict[str, str]:
     codec = JwtCodec(
         issuer="pieces-integration",
         audience="pieces-integration",
@@ -111,7 +111,7 @@ def bearer(user: str) -> dict[str, str]:
         public_key=None,
         jwks_url=None,
     )
-    return {"Authorization": "Bearer " + codec.issue(user, Role.USER, ttl_seconds=600)}
+    return {"Authorization": "Bearer " + codec.issue(user, role, ttl_seconds=600)}
 
 
 async def drain(ws: websockets.ClientConnection, quiet: float) -> list[dict[str, object]]:
@@ -172,3 +172,63 @@ def test_a_ticket_issued_by_one_replica_is_redeemed_once_on_the_other(
             assert closed.value.rcvd is not None and closed.value.rcvd.code == 4001
 
     asyncio.run(scenario())
+
+
+def test_deleting_a_user_through_replica_b_closes_their_websocket_on_a_within_a_second(
+    replicas: tuple[str, str],
+) -> None:
+    """Issue 20: revocation reaches every replica (Redis pub/sub), and the token then fails."""
+    a, b = replicas
+    erin = bearer("erin")
+
+    assert httpx.get(f"{a}/api/v1/assets", headers=erin).status_code == 200
+
+    async def scenario() -> None:
+        async with websockets.connect(
+            a.replace("http", "ws") + "/ws", additional_headers=erin
+        ) as ws:
+            await ws.send(json.dumps({"type": "subscribe", "payload": {}}))
+            assert json.loads(await ws.recv())["type"] == "subscribed"
+            async with httpx.AsyncClient(base_url=b, headers=erin, timeout=10) as http:
+                assert (await http.delete("/api/v1/users/erin")).status_code == 204
+            started = time.monotonic()
+            with pytest.raises(websockets.ConnectionClosed) as closed:
+                while True:
+                    await asyncio.wait_for(ws.recv(), 1.0)
+            assert time.monotonic() - started < 1.0
+            assert closed.value.rcvd is not None and closed.value.rcvd.code == 4001
+
+    asyncio.run(scenario())
+    assert httpx.get(f"{a}/api/v1/assets", headers=erin).status_code == 401
+
+
+def test_disabling_a_user_through_replica_b_closes_their_websocket_on_a_within_a_second(
+    replicas: tuple[str, str],
+) -> None:
+    """Issue 20: disabling revokes like deleting, on every replica; re-enabling restores."""
+    a, b = replicas
+    fern, root = bearer("fern"), bearer("root", Role.ADMIN)
+    assert httpx.get(f"{a}/api/v1/assets", headers=fern).status_code == 200
+
+    async def scenario() -> None:
+        async with websockets.connect(
+            a.replace("http", "ws") + "/ws", additional_headers=fern
+        ) as ws:
+            await ws.send(json.dumps({"type": "subscribe", "payload": {}}))
+            assert json.loads(await ws.recv())["type"] == "subscribed"
+            async with httpx.AsyncClient(base_url=b, headers=root, timeout=10) as http:
+                response = await http.patch("/api/v1/users/fern", json={"disabled": True})
+                assert response.status_code == 200, response.text
+            started = time.monotonic()
+            with pytest.raises(websockets.ConnectionClosed) as closed:
+                while True:
+                    await asyncio.wait_for(ws.recv(), 1.0)
+            assert time.monotonic() - started < 1.0
+            assert closed.value.rcvd is not None and closed.value.rcvd.code == 4001
+
+    asyncio.run(scenario())
+    refused = httpx.get(f"{a}/api/v1/assets", headers=fern)
+    assert refused.status_code == 401 and "disabled" in refused.json()["detail"]
+    enabled = httpx.patch(f"{b}/api/v1/users/fern", json={"disabled": False}, headers=root)
+    assert enabled.status_code == 200, enabled.text
+    assert httpx.get(f"{a}/api/v1/assets", headers=fern).status_code == 200

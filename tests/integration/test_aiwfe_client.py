@@ -6,6 +6,7 @@ from __future__ import annotations
 import socket
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 
 import httpx
 import pytest
@@ -343,3 +344,20 @@ async def test_sync_side_round_trip(rig: Rig) -> None:
     assert [r.remote_id for r in await side.list_assets()] == ["our-id"]
     await side.delete_asset("our-id")
     assert await side.get_asset("our-id") is None
+
+
+async def test_a_skewed_clock_shows_in_the_timestamps_the_emulator_writes(
+    emulator: AIWFEEmulator,
+) -> None:
+    """The fault simulation's clock skew (#20) is real: AIWFE's own timestamps move."""
+    headers = {"Authorization": f"Bearer {API_KEY}"}
+    body = {"name": "n", "content": "x = 1", "language": "python", "tags": []}
+    async with httpx.AsyncClient(base_url=emulator.url, headers=headers) as http:
+        set_skew = await http.post("/_emulator/faults", json={"clock_skew": -7200})
+        assert set_skew.status_code == 200
+        behind = (await http.put(f"/v1/users/{USER}/assets/skewed", json=body)).json()
+        await http.post("/_emulator/faults", json={"clock_skew": 0})
+        on_time = (await http.put(f"/v1/users/{USER}/assets/on-time", json=body)).json()
+    now = datetime.now(UTC)
+    assert abs((now - datetime.fromisoformat(behind["updated_at"])).total_seconds() - 7200) < 60
+    assert abs((now - datetime.fromisoformat(on_time["updated_at"])).total_seconds()) < 60

@@ -12,6 +12,7 @@ import pytest
 from pieces_integration.adapters.aiwfe import AIWFEHttpClient
 from pieces_integration.adapters.code_analysis import TreeSitterCodeAnalyzer
 from pieces_integration.domain.model import Asset, Consent, OutboxMessage, User
+from pieces_integration.domain.preferences import NotificationPreferences, Preferences
 from pieces_integration.domain.queries import AssetQuery
 from pieces_integration.domain.webhook_events import DuplicateWebhookEvent, parse_webhook_event
 from pieces_integration.emulators.aiwfe import running_aiwfe_emulator
@@ -254,3 +255,19 @@ async def test_a_todo_becomes_one_suggestion_in_aiwfe_however_often_analysed(
         ("TODO: handle missing files", 2, "asset-1"),
         ("FIXME: not atomic", 7, "asset-1"),
     ]
+
+
+async def test_a_webhook_type_the_user_muted_is_recorded_and_ignored(
+    uow_factory: UnitOfWorkFactory,
+) -> None:
+    await add_user(uow_factory)
+    async with uow_factory() as uow:
+        await uow.preferences.save(
+            USER, Preferences(notifications=NotificationPreferences(webhook_events=frozenset()))
+        )
+        await uow.commit()
+    outcome = await handle_aiwfe_event(parse_webhook_event(event()), uow_factory=uow_factory)
+    assert (outcome.status, outcome.reason) == ("ignored", "muted_by_preferences")
+    assert await aiwfe_assets(uow_factory) == []
+    with pytest.raises(DuplicateWebhookEvent):  # still recorded once
+        await handle_aiwfe_event(parse_webhook_event(event()), uow_factory=uow_factory)

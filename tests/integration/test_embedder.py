@@ -1,4 +1,5 @@
-"""The packaged all-MiniLM-L6-v2 loads offline and embeds sensibly (numpy runtime)."""
+"""The packaged all-MiniLM-L6-v2 loads offline and embeds sensibly (numpy reference; the
+service's ONNX runtime through `LocalMiniLMEmbedder`)."""
 
 from __future__ import annotations
 
@@ -86,11 +87,12 @@ async def test_a_query_returns_before_a_large_indexing_batch_it_arrived_behind()
         vectors = await embedder.embed([query])
         finished.append("query")
     assert finished == ["query", "batch"]
-    assert cosine(vectors[0], expected[0]) > 0.99999
-    # The background lane (small chunks, paused between steps) gives the same vectors.
+    assert cosine(vectors[0], expected[0]) > 0.99999  # alone both times: same run, same scales
+    # The background lane (small chunks, paused between steps) gives the same vectors, up to
+    # int8's per-run activation scales.
     alone = await embedder.embed(documents[:2])
     together = await embedder.embed_background(documents[:2])
-    assert all(cosine(a, b) > 0.99999 for a, b in zip(alone, together, strict=True))
+    assert all(cosine(a, b) > 0.999 for a, b in zip(alone, together, strict=True))
 
 
 @pytest.mark.anyio

@@ -9,6 +9,7 @@ import random
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
@@ -38,7 +39,12 @@ from pieces_integration.domain.connection_state import (
 from pieces_integration.domain.errors import PiecesOSUnavailable, UpstreamTimeout
 from pieces_integration.domain.model import Connection
 from pieces_integration.emulators.pieces.server import EmulatorHandle, running_emulator
-from pieces_integration.ports.pieces import AssetDraft, IdentifierEvent, StoredConnection
+from pieces_integration.ports.pieces import (
+    AssetChanges,
+    AssetDraft,
+    IdentifierEvent,
+    StoredConnection,
+)
 from pieces_integration.service_layer.pieces import PiecesConnections, PiecesIntegration
 from tests.fakes import NoPiecesDetector
 
@@ -661,3 +667,25 @@ async def test_connect_while_refused_through_the_control_endpoint_then_retry() -
         status = await harness.pieces.retry("u1")  # "Retry Connection"
         assert status is not None and status.connected
         await harness.wait_for(lambda: len(harness.frames) == 1)
+
+
+async def test_a_skewed_clock_shows_in_every_timestamp_the_emulator_writes() -> None:
+    """The fault simulation's clock skew (#20) is real: Pieces OS's own timestamps move."""
+    async with running_emulator() as emulator:
+        client = make_client(emulator.url)
+        try:
+            await client.connect()
+            emulator.set_faults(clock_skew_seconds=-7200)
+            behind = await client.create_asset("u1", AssetDraft(content="a = 1", language="py"))
+            emulator.set_faults(clock_skew_seconds=3600)
+            edited = await client.update_asset("u1", behind.id, AssetChanges(content="a = 2"))
+            emulator.clear_faults()
+            on_time = await client.create_asset("u1", AssetDraft(content="b = 1", language="py"))
+        finally:
+            await client.aclose()
+    now = datetime.now(UTC)
+    assert behind.updated_at is not None and edited.updated_at is not None
+    assert abs((now - behind.updated_at).total_seconds() - 7200) < 60
+    assert abs((edited.updated_at - now).total_seconds() - 3600) < 60
+    assert on_time.updated_at is not None
+    assert abs((now - on_time.updated_at).total_seconds()) < 60

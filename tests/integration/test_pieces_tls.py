@@ -9,6 +9,7 @@ import datetime as dt
 import ipaddress
 import json
 import socket
+import ssl
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,10 +25,15 @@ from typer.testing import CliRunner
 from pieces_integration.adapters.pieces_os.client import ClientSettings, PiecesOSClient
 from pieces_integration.adapters.pieces_os.endpoint_guard import ResolvingEndpointGuard
 from pieces_integration.adapters.pieces_os.factory import DirectPiecesOSFactory
-from pieces_integration.adapters.pieces_os.transport import ssl_context
+from pieces_integration.adapters.pieces_os.transport import ssl_context, tls_failure
 from pieces_integration.bootstrap import bootstrap
 from pieces_integration.config import ConfigError, load_settings
-from pieces_integration.domain.connection_state import FailureKind
+from pieces_integration.domain.connection_state import (
+    ConnectionState,
+    ConnectionStateMachine,
+    FailureKind,
+    message_for,
+)
 from pieces_integration.domain.errors import PiecesOSUnavailable
 from pieces_integration.emulators.pieces.app import build_app
 from pieces_integration.emulators.pieces.faults import FaultInjector
@@ -251,7 +257,7 @@ async def test_without_a_ca_file_tls_is_verified_and_the_self_signed_server_refu
             finally:
                 await client.aclose()
         assert "CERTIFICATE_VERIFY_FAILED" in caught.value.message
-        assert caught.value.details["kind"] == FailureKind.NETWORK.value
+        assert caught.value.details["kind"] == FailureKind.TLS_UNTRUSTED.value
     finally:
         await container.aclose()
 
@@ -316,3 +322,120 @@ def test_the_ca_file_can_come_from_the_yaml_file(
     config.write_text(f"pieces:\n  ca_file: {pki.ca}\n")
     monkeypatch.setenv("CONFIG_FILE", str(config))
     assert load_settings().pieces.ca_file == pki.ca
+
+
+# --- TLS failures get their own state and message (issue 20, spec 8.4) ------------------------
+
+
+def _leaf(
+    folder: Path,
+    tag: str,
+    ca: tuple[ec.EllipticCurvePrivateKey, x509.Certificate],
+    *,
+    names: list[x509.GeneralName],
+    valid: tuple[dt.datetime, dt.datetime],
+) -> tuple[Path, Path]:
+    ca_key, ca_cert = ca
+    key = ec.generate_private_key(ec.SECP256R1())
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(_name(tag))
+        .issuer_name(ca_cert.subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(valid[0])
+        .not_valid_after(valid[1])
+        .add_extension(x509.SubjectAlternativeName(names), critical=False)
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .sign(ca_key, hashes.SHA256())
+    )
+    cert_path, key_path = folder / f"{tag}.pem", folder / f"{tag}-key.pem"
+    cert_path.write_bytes(_pem(cert))
+    key_path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    return cert_path, key_path
+
+
+@pytest.fixture(scope="module")
+def broken_pkis(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Pki]:
+    """Certificates that fail verification in each way, all from one CA the client trusts."""
+    folder = tmp_path_factory.mktemp("broken-pki")
+    ca = _ca("Broken Test CA")
+    _, stranger = _ca("Stranger CA")
+    ca_path, other_path = folder / "ca.pem", folder / "other.pem"
+    ca_path.write_bytes(_pem(ca[1]))
+    other_path.write_bytes(_pem(stranger))
+    now = dt.datetime.now(dt.UTC)
+    local = [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
+    fresh = (now - dt.timedelta(minutes=5), now + dt.timedelta(days=1))
+    cases = {
+        "expired": _leaf(
+            folder,
+            "expired",
+            ca,
+            names=local,
+            valid=(now - dt.timedelta(days=3), now - dt.timedelta(days=1)),
+        ),
+        "wrong_host": _leaf(
+            folder, "wrong", ca, names=[x509.DNSName("pieces.example.invalid")], valid=fresh
+        ),
+        "unknown_ca": _leaf(folder, "good", ca, names=local, valid=fresh),
+    }
+    return {
+        tag: Pki(
+            ca=other_path if tag == "unknown_ca" else ca_path, other_ca=other_path, cert=c, key=k
+        )
+        for tag, (c, k) in cases.items()
+    }
+
+
+@pytest.mark.parametrize(
+    ("case", "kind"),
+    [
+        ("unknown_ca", FailureKind.TLS_UNTRUSTED),
+        ("expired", FailureKind.TLS_EXPIRED),
+        ("wrong_host", FailureKind.TLS_HOSTNAME),
+    ],
+)
+async def test_each_tls_failure_has_its_own_kind_and_a_message_saying_what_to_do(
+    broken_pkis: dict[str, Pki], case: str, kind: FailureKind
+) -> None:
+    pki = broken_pkis[case]
+    factory = DirectPiecesOSFactory(
+        ClientSettings(timeout=5.0),
+        guard=ResolvingEndpointGuard(),
+        tls=ssl_context(ca_file=pki.ca),
+    )
+    async with tls_emulator(pki) as port:
+        client = await factory(f"https://localhost:{port}", api_key=None)
+        try:
+            with pytest.raises(PiecesOSUnavailable) as request_failed:
+                await client.health()
+            with pytest.raises(PiecesOSUnavailable) as stream_failed:
+                async with client.transport.stream("/assets/stream/identifiers"):
+                    pass
+        finally:
+            await client.aclose()
+    for caught in (request_failed, stream_failed):
+        assert caught.value.details["kind"] == kind.value, caught.value.message
+        assert "CERTIFICATE_VERIFY_FAILED" in caught.value.message
+    # The state machine gives up at once (retrying cannot fix a certificate) and the user is
+    # told what to change, in words that differ from "network unreachable".
+    machine = ConnectionStateMachine("alice")
+    machine.start_attempt()
+    changed = machine.attempt_failed(kind, request_failed.value.message)
+    assert changed.current is ConnectionState.CONNECTION_FAILED and changed.retry_in is None
+    assert changed.message is not None
+    assert changed.message != message_for(FailureKind.NETWORK)
+    assert any(word in changed.message.message for word in ("ca_file", "Renew", "host name"))
+
+
+def test_network_unreachable_is_still_network_not_tls() -> None:
+    unreachable = OSError(101, "Network is unreachable")
+    assert tls_failure(unreachable) is None
+    assert tls_failure(ssl.SSLError("bad record mac")) is None

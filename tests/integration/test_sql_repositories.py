@@ -69,6 +69,30 @@ async def test_user_round_trip_and_consent(uow_factory: SqlUnitOfWorkFactory) ->
         assert again.created_at.tzinfo is not None
 
 
+async def test_a_users_tenant_is_stored_and_read_with_the_sign_in_standing(
+    uow_factory: SqlUnitOfWorkFactory,
+) -> None:
+    """Issue 20: users.tenant (migration 0011) round-trips, and `standing` (the API-key
+    sign-in's one read) returns it with the disabled flag."""
+    user_id = "tenant-" + new_id()[:8]
+    async with uow_factory() as uow:
+        assert await uow.users.standing(user_id) is None
+        await uow.users.add(User(id=user_id, tenant="acme"))
+        await uow.commit()
+    async with uow_factory() as uow:
+        standing = await uow.users.standing(user_id)
+        assert standing is not None and (standing.tenant, standing.disabled_at) == ("acme", None)
+        user = await uow.users.get(user_id)
+        assert user is not None and user.tenant == "acme"
+        user.tenant, user.disabled_at = None, utcnow()
+        await uow.users.update(user)
+        await uow.commit()
+    async with uow_factory(readonly=True) as uow:
+        standing = await uow.users.standing(user_id)
+        assert standing is not None and standing.tenant is None
+        assert standing.disabled_at is not None
+
+
 async def test_asset_content_is_stored_byte_exact(uow_factory: SqlUnitOfWorkFactory) -> None:
     await _user(uow_factory)
     content = "def f():\r\n\treturn '√ ünïcødé 🚀 \\x00-free'\n\n  \u200b trailing  "

@@ -584,3 +584,20 @@ async def test_both_paths_announce_the_same_sync_completed_payload(world: World)
     assert published == [("sync_completed", from_engine)]
     assert from_engine["changes_count"] == run.pieces_to_aiwfe + run.aiwfe_to_pieces  # type: ignore[attr-defined]
     assert from_engine["changes"]["conflicts_resolved"] == 1
+
+
+async def test_a_delete_seen_while_the_other_side_is_down_is_not_undone(world: World) -> None:
+    # Fault simulation seed 3 (#20): the delete was deferred by dropping the AIWFE link,
+    # so the next run re-created the deleted asset there.
+    world.aiwfe.user_creates(snap("x = 1\n"))
+    await world.sync()
+    await world.sync()
+    (aid,) = world.aiwfe.assets
+    assert len(world.pieces.assets) == 1
+    world.aiwfe.user_deletes(aid)
+    world.pieces.failing = {"list"}
+    await world.sync()
+    world.pieces.failing = set()
+    await world.sync()
+    await world.sync()  # the delete reaches Pieces through the outbox
+    assert await world.converged() == []

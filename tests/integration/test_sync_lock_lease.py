@@ -19,7 +19,9 @@ pytestmark = [pytest.mark.redis, pytest.mark.anyio]
 
 @pytest.fixture
 async def two_replicas(redis_prefix: str) -> AsyncIterator[tuple[RedisLocks, RedisLocks]]:
-    first, second = redis.Redis.from_url(REDIS_URL), redis.Redis.from_url(REDIS_URL)
+    # Bounded like the service's own client (adapters/redis_infra.py): a hang is an error.
+    first = redis.Redis.from_url(REDIS_URL, socket_timeout=5)
+    second = redis.Redis.from_url(REDIS_URL, socket_timeout=5)
     try:
         yield RedisLocks(first, prefix=redis_prefix), RedisLocks(second, prefix=redis_prefix)
     finally:

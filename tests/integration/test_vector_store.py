@@ -243,6 +243,30 @@ async def test_a_dense_query_can_score_exactly_a_given_set_of_points(store: Vect
 
 
 @pytest.mark.anyio
+async def test_team_scope_reaches_exactly_the_shared_points(store: VectorStore) -> None:
+    """Issue 16: `shared_ids` opens other users' points, `own` the user's; never more."""
+    await seed(store)
+    await store.upsert(ASSETS, [point("c1", "carol", "def read_config_file(): ...", unit(1, 0))])
+    query = sparse_query(tokenize("read config"))
+    fusion = HybridFusion(alpha=0.5, saturation=1.0, dense_floor=0.1)
+    team = SearchFilter(user_id="bob", own=False, shared_ids=("a1", "a3"))
+    both = SearchFilter(user_id="bob", shared_ids=("a1",))
+    for scope, expected in ((team, {"a1", "a3"}), (both, {"a1", "b1"})):
+        assert {h.id for h in await store.query_dense(ASSETS, unit(1, 0), scope, 10)} == expected
+        assert {h.id for h in await store.query_sparse(ASSETS, query, scope, 10)} == expected
+        hybrid = await store.query_hybrid(ASSETS, unit(1, 0), query, scope, 10, fusion)
+        assert {h.id for h in hybrid} == expected
+    # The other filters still narrow a team scope.
+    javascript = SearchFilter(
+        user_id="bob", own=False, shared_ids=("a1", "a3"), languages=("javascript",)
+    )
+    assert [h.id for h in await store.query_dense(ASSETS, unit(1, 0), javascript, 10)] == ["a3"]
+    assert SearchFilter(user_id="bob", own=False).empty
+    with pytest.raises(ValueError, match="scoped to nothing"):
+        await store.query_dense(ASSETS, unit(1, 0), SearchFilter(user_id="bob", own=False), 10)
+
+
+@pytest.mark.anyio
 async def test_writes_are_counted_for_maintenance_only_where_the_engine_needs_it(
     store: VectorStore,
 ) -> None:

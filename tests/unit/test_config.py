@@ -147,3 +147,23 @@ def test_an_empty_file_means_the_defaults(tmp_path: Path, monkeypatch: pytest.Mo
     config.write_text("# nothing set yet\n")
     monkeypatch.setenv("CONFIG_FILE", str(config))
     assert load_settings().server.port == 8080
+
+
+def test_tenants_are_off_by_default_and_set_by_their_environment_names(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    defaults = load_settings()
+    assert defaults.auth.tenant_claim is None
+    assert defaults.api.tenant_rate_limit_per_minute == 0
+    monkeypatch.setenv("TENANT_CLAIM", "org_id")
+    monkeypatch.setenv("TENANT_RATE_LIMIT_PER_MINUTE", "600")
+    monkeypatch.setenv("TENANT_RATE_LIMIT_BURST", "50")
+    settings = load_settings()
+    assert settings.auth.tenant_claim == "org_id"
+    assert (settings.api.tenant_rate_limit_per_minute, settings.api.tenant_rate_limit_burst) == (
+        600,
+        50,
+    )
+    monkeypatch.setenv("TENANT_RATE_LIMIT_PER_MINUTE", "-1")
+    with pytest.raises(ConfigError, match=r"^api\.tenant_rate_limit_per_minute: "):
+        load_settings()

@@ -72,7 +72,7 @@ class TwoReplicas:
             pieces_side=side_of,
         )
 
-    async def factory(self, url: str, *, api_key: str | None) -> PiecesOS:
+    async def factory(self, url: str, *, api_key: str | None, user_id: str = "") -> PiecesOS:
         client = FakePiecesOS(url=url, api_key=api_key)
         self.opened.append(client)
         return client
@@ -155,7 +155,7 @@ async def test_a_stored_connection_that_cannot_be_opened_is_an_unreachable_side(
     replicas = TwoReplicas()
     await replicas.connect()
 
-    async def refusing(url: str, *, api_key: str | None) -> PiecesOS:
+    async def refusing(url: str, *, api_key: str | None, user_id: str = "") -> PiecesOS:
         return FakePiecesOS(url=url, down=True)
 
     sides = ConnectedSides(

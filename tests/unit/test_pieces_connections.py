@@ -52,7 +52,7 @@ class Setup:
             default_url="http://127.0.0.1:39300",
         )
 
-    async def factory(self, url: str, *, api_key: str | None) -> PiecesOS:
+    async def factory(self, url: str, *, api_key: str | None, user_id: str = "") -> PiecesOS:
         return self.pieces
 
     async def connect(self, url: str = "http://127.0.0.1:39300", api_key: str | None = None):

@@ -149,18 +149,23 @@ class RedisLocks:
         # The lease is renewed while held: a run longer than `ttl` (a first import of a
         # large library) must not let another replica take the lock and run concurrently.
         # `ttl` still bounds how long a crashed holder blocks others.
-        renewal = asyncio.create_task(self._keep(key, owner, ttl), name=f"lock-lease:{name}")
+        # Stopped by an event, never cancelled: a cancel that lands inside a redis-py command
+        # can be swallowed by the client, and the holder then waited for the renewal forever.
+        stop = asyncio.Event()
+        renewal = asyncio.create_task(self._keep(key, owner, ttl, stop), name=f"lock-lease:{name}")
         try:
             yield token
         finally:
-            renewal.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await renewal
+            stop.set()
+            await renewal
             await self._release(keys=[key], args=[owner])
 
-    async def _keep(self, key: str, owner: str, ttl: float) -> None:
+    async def _keep(self, key: str, owner: str, ttl: float, stop: asyncio.Event) -> None:
         while True:
-            await asyncio.sleep(ttl / 3)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), ttl / 3)
+            if stop.is_set():
+                return
             try:
                 renewed = await self._renew(keys=[key], args=[owner, int(ttl * 1000)])
             except redis.RedisError as exc:  # try again next period; the lease is still valid

@@ -9,8 +9,10 @@ import anyio
 import anyio.to_thread
 import jwt
 
+from pieces_integration.domain.auth import parse_tenant
 from pieces_integration.domain.errors import DependencyUnavailable, InvalidInput, Unauthorized
 from pieces_integration.domain.model import Role
+from pieces_integration.ports.tokens import VerifiedToken
 
 _LEEWAY_SECONDS = 30
 _JWKS_TIMEOUT_SECONDS = 5.0
@@ -67,13 +69,16 @@ class JwtCodec:
         public_key: str | None = None,
         jwks_url: str | None = None,
         jwks_timeout: float = _JWKS_TIMEOUT_SECONDS,
+        tenant_claim: str | None = None,
     ) -> None:
+        """`tenant_claim`: the claim naming the user's tenant (None: tokens name none)."""
         if not (secret or public_key or jwks_url):
             raise RuntimeError("JwtCodec needs a secret, a public key or a JWKS URL")
         self._issuer = issuer
         self._audience = audience
         self._secret = secret
         self._public_key = public_key
+        self._tenant_claim = tenant_claim
         self._jwks = (
             _JwksKeys(jwks_url, timeout=jwks_timeout, lifespan=_JWKS_LIFESPAN_SECONDS)
             if jwks_url
@@ -84,7 +89,13 @@ class JwtCodec:
     def can_issue(self) -> bool:
         return self._secret is not None
 
-    def issue(self, user_id: str, role: Role, *, ttl_seconds: int) -> str:
+    @property
+    def reads_tenant(self) -> bool:
+        return self._tenant_claim is not None
+
+    def issue(
+        self, user_id: str, role: Role, *, ttl_seconds: int, tenant: str | None = None
+    ) -> str:
         if self._secret is None:
             raise RuntimeError("tokens are issued by the identity provider (RS256/JWKS mode)")
         if ttl_seconds <= 0:
@@ -99,9 +110,19 @@ class JwtCodec:
             "nbf": now,
             "exp": now + ttl_seconds,
         }
+        if tenant is not None and self._tenant_claim is not None:
+            claims[self._tenant_claim] = tenant
         return jwt.encode(claims, self._secret, algorithm="HS256")
 
-    async def verify(self, token: str) -> tuple[str, Role]:
+    def claimed_subject(self, token: str) -> str | None:
+        try:
+            claims = jwt.decode(token, options={"verify_signature": False})
+        except jwt.PyJWTError:
+            return None
+        subject = claims.get("sub")
+        return subject if isinstance(subject, str) and 0 < len(subject) <= 128 else None
+
+    async def verify(self, token: str) -> VerifiedToken:
         try:
             if self._jwks is not None:
                 key: Any = await self._jwks.key_for(token)
@@ -130,4 +151,11 @@ class JwtCodec:
             role = Role(claims.get("role", Role.USER.value))
         except ValueError:
             raise Unauthorized("invalid token: unknown role") from None
-        return subject, role
+        issued = claims.get("iat")
+        issued_at = float(issued) if isinstance(issued, int | float) else None
+        tenant = (
+            parse_tenant(claims.get(self._tenant_claim), claim=self._tenant_claim)
+            if self._tenant_claim is not None
+            else None
+        )
+        return VerifiedToken(subject, role, issued_at, tenant)

@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from pieces_integration.adapters.crypto import SecretBox, build_secret_box
 from pieces_integration.adapters.event_log_memory import MemoryEventLog
 from pieces_integration.adapters.local_secrets import load_or_create_secret
+from pieces_integration.adapters.lockouts import MemoryFailureCounters
 from pieces_integration.adapters.memory import MemoryCache, MemoryEventBus, MemoryLocks
 from pieces_integration.adapters.rate_limiters import MemoryRateLimiter
 from pieces_integration.adapters.sql.engine import create_engine
@@ -26,6 +27,7 @@ from pieces_integration.config import Settings
 from pieces_integration.observability.metrics import Metrics
 from pieces_integration.ports.event_log import EventLog
 from pieces_integration.ports.infrastructure import Cache, EventBus, Locks
+from pieces_integration.ports.lockouts import FailureCounters
 from pieces_integration.ports.rate_limit import RateLimiter
 from pieces_integration.service_layer.events import EventPublisher
 from pieces_integration.service_layer.health import HealthCheck
@@ -57,6 +59,7 @@ class Infrastructure:
     http: httpx.AsyncClient
     jwt: JwtCodec
     rate_limiter: RateLimiter
+    auth_failures: FailureCounters
     event_log: EventLog
     events: EventPublisher
     secrets: SecretBox
@@ -84,6 +87,7 @@ def jwt_codec(settings: Settings) -> JwtCodec:
         secret=secret,
         public_key=auth.jwt_public_key,
         jwks_url=auth.jwks_url,
+        tenant_claim=auth.tenant_claim,
     )
 
 
@@ -122,11 +126,13 @@ def wire_infrastructure(
     checks = [HealthCheck("database", database_probe, timeout=5.0, critical=True)]
     cache, bus, locks = overrides.cache, overrides.bus, overrides.locks
     rate_limiter: RateLimiter = MemoryRateLimiter(clock=overrides.clock)
+    auth_failures: FailureCounters = MemoryFailureCounters(clock=overrides.clock)
     event_log: EventLog = overrides.event_log or MemoryEventLog()
     # Tests that pass all three keep everything in-process.
     if settings.redis_url is not None and (cache is None or bus is None or locks is None):
         from pieces_integration.adapters import redis_infra
         from pieces_integration.adapters.event_log_redis import RedisEventLog
+        from pieces_integration.adapters.lockouts import RedisFailureCounters
         from pieces_integration.adapters.rate_limiters import RedisRateLimiter
 
         redis_client = redis_infra.connect(settings.redis_url.get_secret_value())
@@ -137,6 +143,7 @@ def wire_infrastructure(
         bus = bus or redis_infra.RedisEventBus(redis_client, prefix=prefix)
         locks = locks or redis_infra.RedisLocks(redis_client, prefix=prefix)
         rate_limiter = RedisRateLimiter(redis_client, prefix=prefix)
+        auth_failures = RedisFailureCounters(redis_client, prefix=prefix)
         event_log = overrides.event_log or RedisEventLog(redis_client, prefix=prefix)
         closers.add(redis_client.aclose)
 
@@ -160,6 +167,7 @@ def wire_infrastructure(
         http=http,
         jwt=jwt_codec(settings),
         rate_limiter=rate_limiter,
+        auth_failures=auth_failures,
         event_log=event_log,
         events=EventPublisher(event_log),
         secrets=build_secret_box(

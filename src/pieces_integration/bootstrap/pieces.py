@@ -1,7 +1,8 @@
 """Part of the composition root: the Pieces OS integration (detection, clients, live links).
 
 Direct mode: the service dials each user's Pieces OS itself, through an endpoint guard that
-refuses addresses that are not the user's own machine (DEVIATIONS 4).
+refuses addresses that are not the user's own machine (DEVIATIONS 4). Bridge mode
+(DEVIATIONS 5): a `bridge://<id>` connection goes through the user's bridge, via the hub.
 """
 
 from __future__ import annotations
@@ -11,6 +12,8 @@ from typing import Any
 
 import httpx
 
+from pieces_integration.adapters.bridge.hub import BridgeHub
+from pieces_integration.adapters.bridge.transport import BridgeAwareGuard, RoutingPiecesOSFactory
 from pieces_integration.adapters.pieces_os.client import ClientSettings
 from pieces_integration.adapters.pieces_os.discovery import PortScanDetector
 from pieces_integration.adapters.pieces_os.endpoint_guard import ResolvingEndpointGuard
@@ -26,6 +29,7 @@ from pieces_integration.domain.model import AuditEntry
 from pieces_integration.ports.pieces import IdentifierEvent, PiecesOS, StreamObserver
 from pieces_integration.ports.storage import UnitOfWorkFactory
 from pieces_integration.service_layer.pieces import PiecesConnections, PiecesIntegration, publish_to
+from pieces_integration.service_layer.pieces.bridge_store import UowBridgeStore
 from pieces_integration.service_layer.pieces.store import UowPiecesConnectionStore
 from pieces_integration.service_layer.sync_signals import SyncSignals
 
@@ -62,24 +66,27 @@ def wire_pieces(
     signals: SyncSignals,
     overrides: Overrides,
     closers: Closers,
+    hub: BridgeHub,
 ) -> PiecesIntegration:
     pieces = settings.pieces
-    guard = overrides.endpoint_guard or ResolvingEndpointGuard()
+    guard = BridgeAwareGuard(overrides.endpoint_guard or ResolvingEndpointGuard())
     tls = ssl_context(ca_file=pieces.ca_file)
     # Detection probes with the same trust as the client (a Pieces OS behind its own CA).
     detect_http = infra.http
     if pieces.ca_file is not None:
         detect_http = httpx.AsyncClient(verify=tls, follow_redirects=False)
         closers.add(detect_http.aclose)
-    factory = DirectPiecesOSFactory(
-        ClientSettings(
-            timeout=pieces.timeout_seconds,
-            retry_attempts=pieces.retry_attempts,
-            rate_limit_per_minute=float(pieces.rate_limit.requests_per_minute),
-            rate_limit_burst=pieces.rate_limit.burst_size,
-        ),
-        guard=guard,
-        tls=tls,
+    client_settings = ClientSettings(
+        timeout=pieces.timeout_seconds,
+        retry_attempts=pieces.retry_attempts,
+        rate_limit_per_minute=float(pieces.rate_limit.requests_per_minute),
+        rate_limit_burst=pieces.rate_limit.burst_size,
+    )
+    factory = RoutingPiecesOSFactory(
+        DirectPiecesOSFactory(client_settings, guard=guard, tls=tls),
+        router=hub,
+        store=UowBridgeStore(uow),
+        settings=client_settings,
     )
     connections = PiecesConnections(
         publish=publish_to(infra.events), stream_factory=_streams_into(signals)
@@ -97,4 +104,5 @@ def wire_pieces(
         encrypt=infra.secrets.encrypt,
         default_url=pieces.default_url or f"http://127.0.0.1:{low}",
         audit=audit_to(uow),
+        bridge_link=hub.link,
     )

@@ -36,6 +36,7 @@ from pieces_integration.service_layer.indexer import SearchIndex, SemanticIndexe
 from pieces_integration.service_layer.pieces import PiecesConnections
 from pieces_integration.service_layer.search import SearchService
 from pieces_integration.service_layer.suggestions import SuggestionPusher, SuggestionService
+from pieces_integration.service_layer.team_access import TeamReachCache
 from pieces_integration.service_layer.vector_maintenance import VectorMaintenance
 
 log = logging.getLogger(__name__)
@@ -129,6 +130,7 @@ def wire_search(
     index: SearchIndex,
     aiwfe: AIWFEClient | None,
     connections: PiecesConnections,
+    reach: TeamReachCache | None = None,
 ) -> SearchRuntime:
     def pieces(user_id: str) -> PiecesOS | None:
         live = connections.get(user_id)
@@ -144,6 +146,7 @@ def wire_search(
         max_suggestions=intelligence.max_suggestions,
         aiwfe=lambda: aiwfe,
         pieces=pieces,
+        reach=reach,
     )
     queue = SqlIndexQueue(uow)
     maintenance = None
@@ -168,6 +171,7 @@ def wire_search(
             index=index,
             max_query_length=settings.api.max_query_length,
             max_limit=settings.api.max_page_size,
+            reach=reach,
         ),
         suggestions=suggestions,
         pusher=SuggestionPusher(suggestions, infra.events),

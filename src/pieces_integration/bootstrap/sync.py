@@ -32,9 +32,12 @@ from pieces_integration.service_layer.conflicts import ConflictService
 from pieces_integration.service_layer.connected_sides import ConnectedSides
 from pieces_integration.service_layer.pieces import PiecesIntegration
 from pieces_integration.service_layer.sync import SyncEngine
+from pieces_integration.service_layer.sync_now import SyncNow
+from pieces_integration.service_layer.sync_progress import SyncProgress
 from pieces_integration.service_layer.sync_requests import SchedulerSyncTrigger
 from pieces_integration.service_layer.sync_scheduler import SyncScheduler
 from pieces_integration.service_layer.sync_signals import SyncSignals
+from pieces_integration.service_layer.team_events import TeamEvents
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,6 +48,8 @@ class SyncRuntime:
     scheduler: SyncScheduler
     conflicts: ConflictService
     trigger: SyncTrigger
+    now: SyncNow  # "sync now" of the REST route and the MCP tool
+    progress: SyncProgress  # each user's running sync (the console's progress bar)
 
 
 def node_id() -> str:
@@ -92,6 +97,7 @@ def wire_sync(
     signals: SyncSignals,
     overrides: Overrides,
     closers: Closers,
+    team_events: TeamEvents | None = None,
 ) -> SyncRuntime:
     deliverers: dict[str, Callable[[OutboxMessage], Awaitable[object]]] = {}
     after_pull: Callable[[list[Asset]], Awaitable[None]] | None = None
@@ -113,6 +119,14 @@ def wire_sync(
     )
     closers.add(sides.aclose)
     clock = HybridLogicalClock(node_id())
+    progress = SyncProgress()
+    extra_progress = overrides.sync_progress
+
+    def on_progress(user_id: str, phase: str, done: int, total: int) -> None:
+        progress.record(user_id, phase, done, total)
+        if extra_progress is not None:
+            extra_progress(user_id, phase, done, total)
+
     engine = SyncEngine(
         uow=uow,
         locks=infra.locks,
@@ -124,20 +138,28 @@ def wire_sync(
         metrics=infra.metrics,
         deliverers=deliverers,
         after_pull=after_pull,
-        on_progress=overrides.sync_progress,
+        on_progress=on_progress,
+        team_events=team_events,
     )
 
     async def users() -> list[str]:
         async with uow(readonly=True) as tx:
             connected = await tx.connections.user_ids(ConnectionKind.PIECES)
             everyone = await tx.users.list_ids() if aiwfe is not None else []
-        return sorted(set(connected) | set(everyone))
+            # A disabled account keeps its data but is not synced in the background (#20).
+            disabled = await tx.users.disabled_ids()
+        return sorted((set(connected) | set(everyone)) - set(disabled))
+
+    async def intervals() -> dict[str, int]:
+        async with uow(readonly=True) as tx:
+            return await tx.preferences.custom_intervals()
 
     scheduler = SyncScheduler(
         engine=engine,
         uow=uow,
         users=users,
         interval=settings.sync.interval_seconds,
+        intervals=intervals,
         clock=overrides.clock or time.monotonic,
     )
     signals.listen(scheduler.poke)
@@ -148,4 +170,6 @@ def wire_sync(
         scheduler=scheduler,
         conflicts=ConflictService(uow, infra.events, clock),
         trigger=overrides.sync_trigger or SchedulerSyncTrigger(scheduler),
+        now=SyncNow(uow, scheduler),
+        progress=progress,
     )

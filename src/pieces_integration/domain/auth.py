@@ -7,10 +7,11 @@ import hmac
 import secrets
 from dataclasses import dataclass
 
-from pieces_integration.domain.errors import Forbidden, InvalidInput, NotFound
+from pieces_integration.domain.errors import Forbidden, InvalidInput, NotFound, Unauthorized
 from pieces_integration.domain.model import Role
 
 API_KEY_PREFIX = "pk_"
+MAX_TENANT_LENGTH = 128
 
 
 @dataclass(frozen=True, slots=True)
@@ -19,10 +20,46 @@ class Principal:
     role: Role
     via: str  # "jwt" | "api_key"
     key_id: str | None = None
+    tenant: str | None = None  # the identity provider's organisation, where configured
 
     @property
     def rate_limit_key(self) -> str:
-        return f"key:{self.key_id}" if self.key_id else f"user:{self.user_id}"
+        """One bucket per user across all their keys and tokens (issue 20): minting more
+        keys does not multiply the limit."""
+        return f"user:{self.user_id}"
+
+    @property
+    def tenant_rate_limit_key(self) -> str | None:
+        """The bucket the principal's tenant shares (issue 20); None: no tenant limit.
+
+        Service principals act for users of any tenant, so charging one tenant for them
+        would be wrong: they keep only their own bucket. Admins from a tenant share it.
+        """
+        if self.tenant is None or self.role is Role.SERVICE:
+            return None
+        return f"tenant:{self.tenant}"
+
+
+def valid_tenant(value: object) -> bool:
+    """A short printable string without spaces (it names a rate-limit bucket and is stored)."""
+    return (
+        isinstance(value, str)
+        and 0 < len(value) <= MAX_TENANT_LENGTH
+        and value.isprintable()
+        and not any(char.isspace() for char in value)
+    )
+
+
+def parse_tenant(value: object, *, claim: str) -> str | None:
+    """A token's tenant claim: absent is no tenant; anything but a valid tenant is refused."""
+    if value is None:
+        return None
+    if isinstance(value, str) and valid_tenant(value):
+        return value
+    raise Unauthorized(
+        f"invalid token: the tenant claim {claim!r} must be a string of 1 to "
+        f"{MAX_TENANT_LENGTH} printable characters without spaces"
+    )
 
 
 def resolve_user(principal: Principal, requested: str | None) -> str:

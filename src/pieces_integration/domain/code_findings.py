@@ -25,7 +25,8 @@ class FindingKind(StrEnum):
     BARE_EXCEPT = "bare_except"
     EMPTY_CATCH = "empty_catch"
     EVAL_DYNAMIC = "eval_dynamic"
-    HARDCODED_SECRET = "hardcoded_secret"
+    # bandit B105: a finding's name, not a password.
+    HARDCODED_SECRET = "hardcoded_secret"  # nosec B105
     NONE_EQUALITY = "none_equality"
     LOOSE_EQUALITY = "loose_equality"
     MUTABLE_DEFAULT = "mutable_default"

@@ -53,6 +53,22 @@ class FailureKind(StrEnum):
     NETWORK = "network"
     AUTHENTICATION = "authentication"
     SERVICE_UNAVAILABLE = "service_unavailable"
+    # TLS (issue 20): the server answered, but its certificate cannot be trusted. Retrying
+    # the same thing cannot help, so these give up at once, each saying what to change.
+    TLS_UNTRUSTED = "tls_untrusted"
+    TLS_EXPIRED = "tls_expired"
+    TLS_HOSTNAME = "tls_hostname_mismatch"
+
+
+# Failures that need someone to change something before a retry can succeed.
+GIVE_UP_AT_ONCE = frozenset(
+    {
+        FailureKind.AUTHENTICATION,
+        FailureKind.TLS_UNTRUSTED,
+        FailureKind.TLS_EXPIRED,
+        FailureKind.TLS_HOSTNAME,
+    }
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,6 +86,10 @@ class UserMessage:
 
 
 PIECES_DOWNLOAD_URL = "https://pieces.app/"
+# Actions that several failures offer: one spelling of each id and label.
+RETRY_CONNECTION = UserAction("retry_connection", "Retry Connection")
+CONTACT_SUPPORT = UserAction("contact_support", "Contact Support")
+CONTINUE_WITHOUT_PIECES = UserAction("continue_without_pieces", "Continue without Pieces")
 
 MESSAGES: dict[FailureKind, UserMessage] = {
     FailureKind.NOT_RUNNING: UserMessage(
@@ -81,8 +101,8 @@ MESSAGES: dict[FailureKind, UserMessage] = {
         actions=(
             UserAction("download_pieces_os", "Download Pieces OS", PIECES_DOWNLOAD_URL),
             UserAction("check_pieces_os_running", "Check if Pieces OS is running"),
-            UserAction("retry_connection", "Retry Connection"),
-            UserAction("continue_without_pieces", "Continue without Pieces"),
+            RETRY_CONNECTION,
+            CONTINUE_WITHOUT_PIECES,
         ),
     ),
     FailureKind.NETWORK: UserMessage(
@@ -92,7 +112,7 @@ MESSAGES: dict[FailureKind, UserMessage] = {
             "connection and firewall settings may resolve this issue."
         ),
         actions=(
-            UserAction("retry_connection", "Retry Connection"),
+            RETRY_CONNECTION,
             UserAction("check_network_settings", "Check Network Settings"),
             UserAction("work_offline", "Work Offline"),
         ),
@@ -106,7 +126,7 @@ MESSAGES: dict[FailureKind, UserMessage] = {
         actions=(
             UserAction("reauthorize_connection", "Re-authorize Connection"),
             UserAction("check_pieces_login", "Check Pieces Login Status"),
-            UserAction("contact_support", "Contact Support"),
+            CONTACT_SUPPORT,
         ),
     ),
     FailureKind.SERVICE_UNAVAILABLE: UserMessage(
@@ -118,7 +138,48 @@ MESSAGES: dict[FailureKind, UserMessage] = {
         actions=(
             UserAction("retry_later", "Retry in a few moments"),
             UserAction("check_system_status", "Check System Status"),
-            UserAction("continue_without_pieces", "Continue without Pieces"),
+            CONTINUE_WITHOUT_PIECES,
+        ),
+    ),
+    FailureKind.TLS_UNTRUSTED: UserMessage(
+        title="Pieces OS Certificate Not Trusted",
+        message=(
+            "Pieces OS answered over TLS with a certificate signed by an authority this "
+            "service does not trust. If Pieces OS uses your own or your company's CA, set "
+            "pieces.ca_file (PIECES_INTEGRATION_PIECES__CA_FILE) to that CA's PEM file and "
+            "restart the service, then retry the connection."
+        ),
+        actions=(
+            UserAction("configure_ca_file", "Configure a trusted CA (pieces.ca_file)"),
+            RETRY_CONNECTION,
+            CONTACT_SUPPORT,
+        ),
+    ),
+    FailureKind.TLS_EXPIRED: UserMessage(
+        title="Pieces OS Certificate Expired",
+        message=(
+            "The TLS certificate Pieces OS presented has expired or is not valid yet. Renew "
+            "the certificate where Pieces OS is served (and check that this machine's clock is "
+            "right), then retry the connection."
+        ),
+        actions=(
+            UserAction("renew_certificate", "Renew the Pieces OS certificate"),
+            UserAction("check_system_clock", "Check the system clock"),
+            RETRY_CONNECTION,
+        ),
+    ),
+    FailureKind.TLS_HOSTNAME: UserMessage(
+        title="Pieces OS Certificate Does Not Match",
+        message=(
+            "The TLS certificate Pieces OS presented is not valid for the address you "
+            "connected to. Connect with a host name the certificate names (for example "
+            "localhost instead of an IP address), or reissue the certificate for this "
+            "address, then retry the connection."
+        ),
+        actions=(
+            UserAction("check_pieces_url", "Check the Pieces OS address"),
+            RETRY_CONNECTION,
+            CONTACT_SUPPORT,
         ),
     ),
 }
@@ -222,11 +283,12 @@ class ConnectionStateMachine:
     ) -> ConnectionStateChanged:
         """An attempt failed: schedule another (disconnected) or give up (connection_failed).
 
-        Authentication failures give up at once: retrying the same credentials cannot help.
+        Authentication and TLS failures give up at once: retrying the same credentials or
+        the same certificate cannot help.
         """
         if self.state is not ConnectionState.CONNECTING:
             raise InvalidTransition(f"no attempt in progress ({self.state})")
-        if kind is FailureKind.AUTHENTICATION or self.attempts >= self.max_attempts:
+        if kind in GIVE_UP_AT_ONCE or self.attempts >= self.max_attempts:
             return self._change(ConnectionState.CONNECTION_FAILED, failure=kind, detail=detail)
         delay = backoff_delay(self.attempts, base=self.base_delay, cap=self.max_delay)
         return self._change(

@@ -7,6 +7,7 @@
     ├── Conflict                 the state changed under you (version, duplicate)
     │   └── ConflictUnresolved   a sync conflict needs a person to decide
     ├── Unauthorized             no or bad credentials
+    │   └── AccountDisabled      good credentials of a disabled account
     ├── Forbidden                credentials fine, action not allowed
     ├── RateLimited              slow down; retry after `retry_after` seconds
     └── UpstreamError            a system we depend on failed
@@ -74,6 +75,17 @@ class Unauthorized(PiecesIntegrationError):
     code = "unauthorized"
 
 
+class AccountDisabled(Unauthorized):
+    """The credential is genuine but its account is disabled (not a guess: no lockout)."""
+
+    code = "account_disabled"
+
+    def __init__(self, user_id: str) -> None:
+        super().__init__(
+            "this account is disabled; an admin can re-enable it", details={"user_id": user_id}
+        )
+
+
 class Forbidden(PiecesIntegrationError):
     code = "forbidden"
 
@@ -81,8 +93,19 @@ class Forbidden(PiecesIntegrationError):
 class RateLimited(PiecesIntegrationError):
     code = "rate_limited"
 
-    def __init__(self, message: str, *, retry_after: float, limit: int, remaining: int = 0) -> None:
-        super().__init__(message, details={"retry_after": retry_after, "limit": limit})
+    def __init__(
+        self,
+        message: str,
+        *,
+        retry_after: float,
+        limit: int,
+        remaining: int = 0,
+        scope: str | None = None,  # which bucket refused ("user", "tenant"), where several
+    ) -> None:
+        details: dict[str, Any] = {"retry_after": retry_after, "limit": limit}
+        if scope is not None:
+            details["scope"] = scope
+        super().__init__(message, details=details)
         self.retry_after = retry_after
         self.limit = limit
         self.remaining = remaining

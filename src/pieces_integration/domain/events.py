@@ -19,3 +19,7 @@ class EventType(StrEnum):
     CONFLICT_DETECTED = "conflict_detected"
     # Spec 8.4's name (its connection monitor emits `pieces_connection_state_changed`).
     PIECES_CONNECTION_STATE_CHANGED = "pieces_connection_state_changed"
+    # Teams (issue 16), an addition to spec 6.2's list: each goes to every current member.
+    ASSET_SHARED = "asset_shared"
+    TEAM_ASSET_UPDATED = "team_asset_updated"
+    TEAM_MEMBER_CHANGED = "team_member_changed"

@@ -96,7 +96,12 @@ _FEATURES: dict[str, list[tuple[str, float]]] = {
         (r"\bstruct \w+\s*\{", 1),
         (r"->\w+", 0.5),
         (r"^#\s*(define|ifn?def|endif|undef|pragma)\b", 2),
-        (r"^(static\s+)?(inline\s+)?(const\s+)?(unsigned\s+)?\w+\s*\*?\s*\w+\([^;]*\)\s*\{?$", 1),
+        # The type and the name are separated by blanks or a '*': two adjacent \w+ would
+        # split one long word every possible way (quadratic on a pasted run of letters).
+        (
+            r"^(static\s+)?(inline\s+)?(const\s+)?(unsigned\s+)?\w+(\s+|\s*\*\s*)\w+\([^;]*\)\s*\{?$",
+            1,
+        ),
         (r"\b(NULL|size_t|uint\d+_t|int\d+_t|unsigned (int|char|long))\b", 1.5),
         (r"/\*.*\*/|^\s*/?\*", 0.5),
     ],

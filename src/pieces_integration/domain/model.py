@@ -63,6 +63,20 @@ class Consent:
     asset_sync: bool = True
     context_sharing: str = "full"  # "full" | "limited"
     analytics: bool = False
+    # Team collaboration (spec 8.1 "configurable", issue 16): off, the user cannot share
+    # into teams. On by default, as teams shipped before the scope existed.
+    team_collaboration: bool = True
+
+
+# The reserved principal that keeps a deleted user's team assets (issue 16): their owner
+# once the author's account is gone, shown as "deleted user". Stored disabled, refused by
+# every sign-in path, never provisioned from a token; not a person, so never re-enabled.
+DELETED_USER_ID = "~deleted-user"
+DELETED_USER_LABEL = "deleted user"
+
+
+def is_deleted_user(user_id: str | None) -> bool:
+    return user_id == DELETED_USER_ID
 
 
 @dataclass(slots=True)
@@ -75,6 +89,24 @@ class User:
     settings: dict[str, Any] = dc_field(default_factory=dict)
     created_at: datetime = dc_field(default_factory=utcnow)
     updated_at: datetime = dc_field(default_factory=utcnow)
+    # Set while an admin has disabled the account (issue 20): every sign-in is refused,
+    # the data stays. None: active.
+    disabled_at: datetime | None = None
+    # The identity provider's tenant (auth.tenant_claim) as of the user's last token:
+    # their API keys share its rate limit (issue 20). None: no tenant.
+    tenant: str | None = None
+
+    @property
+    def disabled(self) -> bool:
+        return self.disabled_at is not None
+
+
+@dataclass(frozen=True, slots=True)
+class UserStanding:
+    """What an API-key sign-in needs of its user, in one cheap read."""
+
+    disabled_at: datetime | None
+    tenant: str | None
 
 
 @dataclass(slots=True)

@@ -18,9 +18,14 @@ class AssetQuery:
     language: str | None = None
     tags: tuple[str, ...] = ()  # all must be present
     search: str | None = None  # case-insensitive substring of name, description or content
+    source: str | None = None  # an AssetSource value
     limit: int = 50
     offset: int = 0
     cursor: str | None = None
+    # Which assets: the user's own (`own`) and/or those shared into these teams (issue 16).
+    # The caller resolves the teams from the user's memberships (service_layer.team_access).
+    own: bool = True
+    team_ids: tuple[str, ...] = ()
 
 
 @dataclass(slots=True)

@@ -31,6 +31,27 @@ class Decision:
     retry_after: float  # seconds until one request would be allowed (0 if allowed)
 
 
+@dataclass(frozen=True, slots=True)
+class Bucket:
+    """One limit a request must pass: its key, refill rate and capacity."""
+
+    key: str
+    per_minute: int
+    burst: int
+
+
+def tightest(decisions: list[Decision]) -> Decision:
+    """The decision a client is told about when several buckets applied: a refusing one
+    (the longest wait if several refuse), else the one with the fewest requests left (the
+    later full refill on a tie)."""
+    if not decisions:
+        raise ValueError("tightest() needs at least one decision")
+    refused = [d for d in decisions if not d.allowed]
+    if refused:
+        return max(refused, key=lambda d: d.retry_after)
+    return min(decisions, key=lambda d: (d.remaining, -d.reset_after))
+
+
 def capacity(per_minute: float, burst: int) -> int:
     return max(burst, 1)
 

@@ -95,5 +95,25 @@ class Metrics:
             registry=r,
         )
 
+        # Issue 20: brute-force limits and revocation.
+        self.auth_failures = Counter(
+            "pieces_auth_failures_total",
+            "Failed authentications by credential kind (api_key, token, signin_code, ticket, "
+            "pairing_code, bridge)",
+            ["kind"],
+            registry=r,
+        )
+        self.auth_lockouts = Counter(
+            "pieces_auth_lockouts_total",
+            "Authentication lockouts started, by what was locked (address, identity)",
+            ["scope"],
+            registry=r,
+        )
+        self.sessions_revoked = Counter(
+            "pieces_sessions_revoked_total",
+            "Live sessions ended because a credential or user they depended on was revoked",
+            registry=r,
+        )
+
     def render(self) -> bytes:
         return generate_latest(self.registry)

@@ -1,8 +1,8 @@
 """Ports for Pieces OS: what the service layer needs, in its own vocabulary.
 
 Two layers, so the wire can change without touching the rest (DEVIATIONS 5):
-- `PiecesTransport` moves requests and stream frames. Today it is httpx + websockets to an
-  address the service can reach; later a bridge on the developer's machine can implement it.
+- `PiecesTransport` moves requests and stream frames: httpx + websockets to an address the
+  service can reach, or a bridge on the developer's machine (adapters/bridge).
 - `PiecesOS` is the Pieces API itself (connect, assets, search, streams) on top of a transport.
 """
 
@@ -159,9 +159,10 @@ class PiecesOS(Protocol):
 
 
 class PiecesOSFactory(Protocol):
-    """Opens a client for one user's Pieces OS; the URL has already passed the endpoint guard."""
+    """Opens a client for one user's Pieces OS; the URL has already passed the endpoint guard.
+    `user_id` is whose connection it is (a bridge serves only its own user's calls)."""
 
-    async def __call__(self, url: str, *, api_key: str | None) -> PiecesOS: ...
+    async def __call__(self, url: str, *, api_key: str | None, user_id: str = "") -> PiecesOS: ...
 
 
 # --- discovery and safety --------------------------------------------------------------------

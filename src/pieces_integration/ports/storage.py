@@ -23,16 +23,36 @@ from pieces_integration.domain.model import (
     SyncRun,
     User,
     UserContext,
+    UserStanding,
 )
+from pieces_integration.domain.preferences import Preferences
 from pieces_integration.domain.queries import AssetQuery, Page
+from pieces_integration.ports.bridge import BridgeStore
+from pieces_integration.ports.revisions import RevisionRepository
+from pieces_integration.ports.teams import TeamRepository
 
 
 class UserRepository(Protocol):
     async def get(self, user_id: str) -> User | None: ...
+    async def disabled_at(self, user_id: str) -> datetime | None:
+        """When an admin disabled the user (None: active or unknown); a cheap read."""
+        ...
+
+    async def standing(self, user_id: str) -> UserStanding | None:
+        """Disabled or not, and the recorded tenant, in one primary-key read (None: no user)."""
+        ...
+
     async def add(self, user: User) -> None: ...
+    async def add_if_missing(self, user: User) -> bool:
+        """Insert unless a user with that id exists; True if this call inserted it."""
+        ...
+
     async def update(self, user: User) -> None: ...
     async def delete(self, user_id: str) -> bool: ...
     async def list_ids(self) -> list[str]: ...
+    async def disabled_ids(self) -> list[str]:
+        """Disabled accounts (and the reserved deleted-user principal): not synced."""
+        ...
 
 
 class AssetRepository(Protocol):
@@ -52,6 +72,12 @@ class AssetRepository(Protocol):
     async def count(self, user_id: str) -> int: ...
     async def find_by_hash(self, user_id: str, content_hash: str) -> list[Asset]: ...
     async def get_many(self, user_id: str, asset_ids: list[str]) -> list[Asset]: ...
+    async def get_visible(
+        self, user_id: str, asset_ids: list[str], team_ids: Sequence[str]
+    ) -> list[Asset]:
+        """Those of `asset_ids` that are the user's own or shared into one of `team_ids`."""
+        ...
+
     async def pending_link_asset_ids(self, user_id: str) -> list[str]: ...
     async def get_link(self, asset_id: str, side: Side) -> AssetLink | None: ...
     async def find_by_remote_id(self, user_id: str, side: Side, remote_id: str) -> Asset | None: ...
@@ -166,6 +192,14 @@ class WebhookInbox(Protocol):
         ...
 
 
+class PreferencesRepository(Protocol):
+    async def get(self, user_id: str) -> Preferences | None: ...
+    async def save(self, user_id: str, preferences: Preferences) -> None: ...
+    async def custom_intervals(self) -> dict[str, int]:
+        """user id -> sync frequency in seconds, for users who chose one."""
+        ...
+
+
 class UnitOfWork(Protocol):
     users: UserRepository
     assets: AssetRepository
@@ -179,6 +213,10 @@ class UnitOfWork(Protocol):
     feedback: FeedbackRepository
     purger: UserDataPurger
     conflicts: ConflictRepository
+    preferences: PreferencesRepository
+    bridges: BridgeStore
+    teams: TeamRepository
+    revisions: RevisionRepository
 
     async def __aenter__(self) -> Self: ...
     async def __aexit__(

@@ -34,6 +34,8 @@ LANGUAGE_FIELD = "language"
 TAGS_FIELD = "tags"
 KIND_FIELD = "kind"
 HASH_FIELD = "content_hash"
+# False on a point written without its dense vector (the keyword tier's fast path).
+EMBEDDED_FIELD = "embedded"
 ID_FIELD = "id"  # the caller's id, kept verbatim (point ids must be UUIDs)
 
 
@@ -59,14 +61,22 @@ class DenseUpdate:
 
 @dataclass(frozen=True, slots=True)
 class SearchFilter:
-    """Scope of a query: always one user; optionally languages (any of), tags (any of),
-    kinds (any of) and `ids` (only these points: scores a known set against a vector)."""
+    """Scope of a query: one user's points (`own`) and/or the points of `shared_ids` (assets
+    shared with that user through their teams, issue 16: any owner); optionally languages
+    (any of), tags (any of), kinds (any of) and `ids` (only these points: scores a known set
+    against a vector). A filter with neither `own` nor `shared_ids` matches nothing."""
 
     user_id: str
     languages: tuple[str, ...] = ()
     tags: tuple[str, ...] = ()
     kinds: tuple[str, ...] = ()
     ids: tuple[str, ...] = ()
+    own: bool = True
+    shared_ids: tuple[str, ...] = ()
+
+    @property
+    def empty(self) -> bool:
+        return not self.own and not self.shared_ids
 
 
 @dataclass(frozen=True, slots=True)

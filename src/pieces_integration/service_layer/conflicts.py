@@ -98,3 +98,20 @@ class ConflictService:
                 {"asset": asset_payload(asset), "source": "user"},
             )
         return conflict
+
+    async def get(self, principal: Principal, conflict_id: str) -> AssetConflict:
+        async with self.uow(readonly=True) as uow:
+            conflict = await uow.conflicts.get(conflict_id)
+        if conflict is None:
+            raise NotFound("conflict", conflict_id)
+        ensure_owner(principal, conflict.user_id, "conflict", conflict_id)
+        return conflict
+
+    async def backups(self, principal: Principal, asset_id: str) -> list[AssetBackup]:
+        """The versions of an asset kept before they were overruled (its history)."""
+        async with self.uow(readonly=True) as uow:
+            asset = await uow.assets.get(asset_id)
+            if asset is None:
+                raise NotFound("asset", asset_id)
+            ensure_owner(principal, asset.user_id, "asset", asset_id)
+            return await uow.conflicts.backups(asset.user_id, asset_id=asset_id)

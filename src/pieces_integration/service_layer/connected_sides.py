@@ -126,7 +126,7 @@ class ConnectedSides:
         client: PiecesOS | None = None
         try:
             api_key = unseal_api_key(user_id, stored.sealed_secret, self._decrypt)
-            client = await self._factory(stored.connection.url, api_key=api_key)
+            client = await self._factory(stored.connection.url, api_key=api_key, user_id=user_id)
             await client.connect()
         except Exception as exc:  # reported per run by the engine
             if client is not None:

@@ -33,6 +33,7 @@ from pieces_integration.ports.index_queue import DELETE, IndexQueue, IndexTask
 from pieces_integration.ports.storage import UnitOfWorkFactory
 from pieces_integration.ports.vectors import (
     ASSETS,
+    EMBEDDED_FIELD,
     HASH_FIELD,
     KIND_FIELD,
     LANGUAGE_FIELD,
@@ -74,8 +75,9 @@ def asset_payload(asset: Asset) -> dict[str, Any]:
 
 def asset_point(asset: Asset, dense: Sequence[float] | None = None) -> IndexedPoint:
     sparse = sparse_document(document_tokens(asset_title(asset), asset_body(asset)))
+    payload = {**asset_payload(asset), EMBEDDED_FIELD: dense is not None}
     return IndexedPoint(
-        id=asset.id, user_id=asset.user_id, sparse=sparse, dense=dense, payload=asset_payload(asset)
+        id=asset.id, user_id=asset.user_id, sparse=sparse, dense=dense, payload=payload
     )
 
 

@@ -4,7 +4,8 @@ The export is one JSON document, streamed so a library of any size never sits in
 Import restores exactly what was exported (ids, versions, timestamps, sync links).
 Deletion removes the user from the database, the cache, the event log, the rate limiter and
 every registered index (the vector store registers itself); the audit record of the deletion
-stays, and the user's other audit entries keep only who did what and when.
+stays, and the user's other audit entries keep only who did what and when. Assets the user
+shared into teams stay there as "deleted user"'s (`team_departure`).
 """
 
 from __future__ import annotations
@@ -39,14 +40,19 @@ from pieces_integration.domain.model import (
     SuggestionFeedback,
     User,
     UserContext,
+    is_deleted_user,
     utcnow,
 )
+from pieces_integration.domain.preferences import Preferences, apply_changes
 from pieces_integration.domain.queries import AssetQuery
 from pieces_integration.ports.event_log import EventLog
 from pieces_integration.ports.infrastructure import Cache
 from pieces_integration.ports.rate_limit import RateLimiter
 from pieces_integration.ports.storage import UnitOfWorkFactory
 from pieces_integration.service_layer.events import asset_payload, to_jsonable
+from pieces_integration.service_layer.revocation import Revocations, user_subject
+from pieces_integration.service_layer.team_departure import depart_teams
+from pieces_integration.service_layer.team_events import TeamEvents
 
 EXPORT_FORMAT = "pieces-integration-export"
 EXPORT_VERSION = 1
@@ -65,6 +71,14 @@ def _dt_required(value: Any) -> datetime:
     return datetime.fromisoformat(str(value))
 
 
+def _person(user_id: str) -> str:
+    """The reserved deleted-user principal holds every deleted user's team assets: it is
+    not an account to delete, import into or set choices for."""
+    if is_deleted_user(user_id):
+        raise NotFound("user", user_id)
+    return user_id
+
+
 def user_cache_prefix(user_id: str) -> str:
     """Every cache key about a user starts with this, so deletion can find them all.
 
@@ -80,6 +94,10 @@ class PrivacyService:
     event_log: EventLog | None = None
     rate_limiter: RateLimiter | None = None
     purge_hooks: list[UserPurgeHook] = field(default_factory=list)
+    # Ends the deleted user's live sessions (WebSocket, MCP, bridge) on every replica.
+    revocations: Revocations | None = None
+    # Tells the remaining members of the deleted user's teams (issue 16).
+    team_events: TeamEvents | None = None
 
     # --- consent -------------------------------------------------------------------------
 
@@ -93,7 +111,7 @@ class PrivacyService:
         self, principal: Principal, user_id: str, changes: dict[str, Any]
     ) -> Consent:
         ensure_can_write(principal)
-        owner = resolve_user(principal, user_id)
+        owner = _person(resolve_user(principal, user_id))
         async with self.uow() as uow:
             user = await uow.users.get(owner)
             if user is None:
@@ -158,7 +176,18 @@ class PrivacyService:
             context = await uow.contexts.get(owner)
             history = await uow.contexts.history(owner, limit=1_000_000)
             feedback = await uow.feedback.for_user(owner)
+            preferences = await uow.preferences.get(owner)
+            memberships = await uow.teams.teams_of(owner)
+            revisions = await uow.revisions.by_author(owner)
             tail = {
+                "preferences": preferences.to_record() if preferences else None,
+                # Teams (issue 16): what the user belongs to and what they wrote there.
+                # Informational: an import restores the user's own library, not teams.
+                "team_memberships": [
+                    {"team_id": team.id, "team_name": team.name, "role": role.value}
+                    for team, role in memberships
+                ],
+                "team_revisions": to_jsonable(revisions),
                 "context": to_jsonable(context) if context else None,
                 "context_history": to_jsonable(list(reversed(history))),
                 "suggestion_feedback": to_jsonable(feedback),
@@ -170,13 +199,20 @@ class PrivacyService:
     async def import_(self, principal: Principal, user_id: str, document: dict[str, Any]) -> int:
         """Restore an export into an empty account; returns the number of assets restored."""
         ensure_can_write(principal)
-        owner = resolve_user(principal, user_id)
+        owner = _person(resolve_user(principal, user_id))
         if document.get("format") != EXPORT_FORMAT or document.get("version") != EXPORT_VERSION:
             raise InvalidInput(
                 f"not a {EXPORT_FORMAT} version {EXPORT_VERSION} document", field="format"
             )
         try:
             user, assets, context, history, feedback = _parse(owner, document)
+            raw_preferences = document.get("preferences") or None
+            if raw_preferences is not None and not isinstance(raw_preferences, dict):
+                raise TypeError("preferences must be an object")
+            # Checked by the same rules as a PUT (an edited export cannot smuggle -5 in).
+            preferences = (
+                None if raw_preferences is None else apply_changes(Preferences(), raw_preferences)
+            )
         except (KeyError, TypeError, ValueError) as exc:
             raise InvalidInput(f"malformed export document: {exc}", field="body") from None
         async with self.uow() as uow:
@@ -202,6 +238,8 @@ class PrivacyService:
                 await uow.contexts.add_change(change)
             for item in feedback:
                 await uow.feedback.add(item)
+            if preferences is not None:
+                await uow.preferences.save(owner, preferences)
             await uow.audit.add(
                 AuditEntry(
                     "user_imported",
@@ -225,7 +263,7 @@ class PrivacyService:
         DELETE of the now absent user still purges them before answering 404.
         """
         ensure_can_write(principal)
-        owner = resolve_user(principal, user_id)
+        owner = _person(resolve_user(principal, user_id))
         async with self.uow(readonly=True) as uow:
             exists = await uow.users.get(owner) is not None
             key_ids = [key.id for key in await uow.api_keys.list_keys(owner)]
@@ -237,6 +275,8 @@ class PrivacyService:
                 raise NotFound("user", owner)
             key_ids += [k.id for k in await uow.api_keys.list_keys(owner) if k.id not in key_ids]
             await uow.purger.purge(owner)  # rows without a foreign key to users
+            # Team assets stay (as "deleted user"'s), teams keep an owner (issue 16).
+            departure = await depart_teams(uow, owner, actor_id=principal.user_id)
             # The audit log outlives the user (accountability: who deleted their assets,
             # changed their role, failed to sign in as them), but what it quotes of theirs
             # (asset names, consent choices, addresses) is their data: scrub, don't delete.
@@ -244,16 +284,28 @@ class PrivacyService:
             await uow.audit.scrub_user(owner, keep_actions={"user_deleted"})
             await uow.users.delete(owner)  # cascades to everything else
             await uow.audit.add(
-                AuditEntry("user_deleted", actor_id=principal.user_id, user_id=owner)
+                AuditEntry(
+                    "user_deleted",
+                    actor_id=principal.user_id,
+                    user_id=owner,
+                    details=departure.summary(),
+                )
             )
             await uow.commit()
+        if self.revocations is not None:
+            await self.revocations.revoke(user_subject(owner), reason="user deleted")
+        if self.team_events is not None:
+            try:
+                await departure.tell(self.team_events, owner, by=principal.user_id)
+            except Exception as exc:  # the deletion stands; the events are a courtesy
+                log.warning("telling the teams of user %s's deletion failed: %r", owner, exc)
         await self._purge_outside(owner, key_ids, deleted=True)
 
     async def _purge_outside(self, owner: str, key_ids: list[str], *, deleted: bool) -> None:
         """Cache, event log, rate-limit buckets and the registered indexes (vectors)."""
+        # `key:<id>` buckets predate the per-user limit (issue 20); purged all the same.
         buckets = [Principal(owner, Role.USER, "jwt").rate_limit_key] + [
-            Principal(owner, Role.USER, "api_key", key_id=key_id).rate_limit_key
-            for key_id in key_ids
+            f"key:{key_id}" for key_id in key_ids
         ]
         try:
             await self.cache.delete_prefix(user_cache_prefix(owner))

@@ -34,10 +34,19 @@ from pieces_integration.service_layer.realtime_session import (
     Session,
     UserSubscription,
 )
+from pieces_integration.service_layer.revocation import Revocations
 
 log = structlog.get_logger(__name__)
 
 Batch = Callable[[], AbstractContextManager[None]]
+
+
+class PushFilter(Protocol):
+    """The users' notification preferences (`notification_gate.NotificationGate`)."""
+
+    async def load(self, user_id: str) -> object: ...
+    def stale(self, user_id: str) -> bool: ...
+    def pushes(self, user_id: str, event_type: str) -> bool: ...
 
 
 class _Gauge(Protocol):
@@ -81,10 +90,16 @@ class RealtimeHub:
         *,
         gauge: _Gauge | None = None,
         batch: Batch = nullcontext,
+        push_filter: PushFilter | None = None,
+        revocations: Revocations | None = None,
     ) -> None:
         """`batch`: a context manager around each fan-out, inside which the channels may
-        collect direct writes and perform them together at its end (see `Channel`)."""
+        collect direct writes and perform them together at its end (see `Channel`).
+        `push_filter`: the event types each user chose to receive (none: all).
+        `revocations`: a session ends (4001) when its user or API key is revoked."""
         self.log = event_log
+        self._push_filter = push_filter
+        self._revocations = revocations
         self._batch = batch
         self.limits = limits or RealtimeLimits()
         self._gauge = gauge
@@ -120,7 +135,8 @@ class RealtimeHub:
             if session.closing:
                 continue
             # Jitter spreads the reconnect storm over the remaining replicas.
-            retry_ms = random.randint(100, 2000)
+            # bandit B311: reconnect jitter, not a secret.
+            retry_ms = random.randint(100, 2000)  # nosec B311
             session.enqueue(
                 control("reconnect", {"reason": reason, "retry_after_ms": retry_ms}), force=True
             )
@@ -166,11 +182,19 @@ class RealtimeHub:
         self._sessions.add(session)
         if self._gauge is not None:
             self._gauge.inc()
+        watch = None
+        if self._revocations is not None:
+            watch = self._revocations.watch_principal(
+                principal,
+                lambda reason: session.abort(CloseCode.UNAUTHORIZED, reason[:100]),
+            )
         try:
             await session.run(handle)
             if not session.peer_gone:
                 await session.close_channel(session.close_code, session.close_reason)
         finally:
+            if watch is not None:
+                watch.cancel()
             for subscription in list(session.subscriptions.values()):
                 self.detach(subscription)
             session.subscriptions.clear()
@@ -181,6 +205,10 @@ class RealtimeHub:
                 self._gauge.dec()
 
     # -- subscriptions -----------------------------------------------------------------
+
+    def allows(self, user_id: str, event_type: str) -> bool:
+        """Whether the user's notification preferences let `event_type` through."""
+        return self._push_filter is None or self._push_filter.pushes(user_id, event_type)
 
     async def _feed(self, user_id: str) -> _Feed:
         while True:
@@ -212,6 +240,8 @@ class RealtimeHub:
         """Join the user's feed; replay from `last_event_id`. Returns (cursor, replayed, reset).
 
         Called by `Session.subscribe`."""
+        if self._push_filter is not None:
+            await self._push_filter.load(subscription.user_id)  # their current choice
         feed = await self._feed(subscription.user_id)
         # Join first and buffer, then read the history: every event is in one or the other.
         feed.subscriptions.add(subscription)
@@ -229,7 +259,9 @@ class RealtimeHub:
                 replayed, reset = 0, False
                 for event in replay.events:
                     subscription.cursor = event.id
-                    if wanted is None or event.type in wanted:
+                    if (wanted is None or event.type in wanted) and self.allows(
+                        subscription.user_id, event.type
+                    ):
                         # The history is bounded, so a replay may exceed the live queue bound.
                         subscription.session.enqueue(event.wire, force=True)
                         replayed += 1
@@ -313,11 +345,20 @@ class RealtimeHub:
             if heads.get(feed.user_id, feed.last_id) != feed.last_id:
                 await self._catch_up(feed)
 
+    async def _refresh_push_filter(self) -> None:
+        """Reload preferences another replica may have changed (the filter's ttl)."""
+        if self._push_filter is None:
+            return
+        for user_id in list(self._feeds):
+            if self._push_filter.stale(user_id):
+                await self._push_filter.load(user_id)
+
     async def _housekeeping_loop(self) -> None:
         limits = self.limits
         tick = max(0.02, min(1.0, limits.heartbeat_interval / 4, limits.idle_timeout / 4))
         while True:
             await asyncio.sleep(tick)
+            await self._refresh_push_filter()
             now = time.monotonic()
             for session in list(self._sessions):
                 if now - session.last_received > limits.idle_timeout:

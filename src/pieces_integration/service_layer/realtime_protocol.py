@@ -4,6 +4,7 @@ Close codes:
     1000 normal            1008 origin not allowed      1009 message too big
     1011 internal error    1012 server restarting (after a `reconnect` message)
     4001 unauthorized      4008 slow consumer           4010 idle timeout
+    4029 too many failed sign-ins (wait `Retry-After`-like seconds named in the reason)
 
 Server messages beyond spec 6.2: `subscribed` (ack with the cursor), `unsubscribed`,
 `reset`, `heartbeat` (sent after `heartbeat_interval` of silence, so browsers can spot a
@@ -28,6 +29,7 @@ class CloseCode(IntEnum):
     UNAUTHORIZED = 4001
     SLOW_CONSUMER = 4008
     IDLE_TIMEOUT = 4010
+    TOO_MANY_ATTEMPTS = 4029
 
 
 @dataclass(frozen=True, slots=True)

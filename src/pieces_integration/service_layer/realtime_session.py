@@ -45,6 +45,8 @@ class FeedRegistry(Protocol):
 
     def detach(self, subscription: UserSubscription) -> None: ...
 
+    def allows(self, user_id: str, event_type: str) -> bool: ...
+
 
 @dataclass(slots=True, eq=False)
 class UserSubscription:
@@ -67,7 +69,9 @@ class UserSubscription:
         if event.id <= self.cursor:
             return
         self.cursor = event.id
-        if self.events is None or event.type in self.events:
+        if (self.events is None or event.type in self.events) and self.session.hub.allows(
+            self.user_id, event.type
+        ):
             self.session.enqueue(event.wire)
 
     def reset(self, head: int, reason: str) -> None:

@@ -32,6 +32,8 @@ from pieces_integration.service_layer.sync.engine import INTERRUPTED, Scope, Syn
 log = structlog.get_logger(__name__)
 
 UserLister = Callable[[], Awaitable[list[str]]]
+# Users who chose their own sync frequency (their preferences), in seconds.
+IntervalLister = Callable[[], Awaitable[dict[str, int]]]
 
 
 async def _woken_or_slept(wake: asyncio.Event, nap: Awaitable[None]) -> None:
@@ -50,7 +52,8 @@ class SyncScheduler:
     engine: SyncEngine
     uow: UnitOfWorkFactory
     users: UserLister  # who is reconciled periodically (connected users)
-    interval: float = 30.0
+    interval: float = 30.0  # the default; a user's preferences may choose another
+    intervals: IntervalLister | None = None
     jitter: float = 0.2  # fraction of the interval
     debounce: float = 0.1
     tick: float = 0.5
@@ -68,6 +71,7 @@ class SyncScheduler:
     clock: Clock = time.monotonic
     sleep: Sleep = asyncio.sleep  # the loop's naps (a wake-up cuts one short)
     _due: dict[str, float] = field(default_factory=dict)
+    _custom: dict[str, float] = field(default_factory=dict)  # user -> chosen interval
     _poked: dict[str, float] = field(default_factory=dict)
     _scopes: dict[str, Scope | None] = field(default_factory=dict)  # None: a full run
     _inflight: dict[str, asyncio.Task[SyncRun | None]] = field(default_factory=dict)
@@ -98,12 +102,37 @@ class SyncScheduler:
         self._wake.set()
         for task in [*self._inflight.values(), *self._requested.values()]:
             task.cancel()
-        assert self._group is not None
+        # bandit B101: narrows a type for mypy; holds by construction, no input reaches it.
+        assert self._group is not None  # nosec B101
         await self._group.__aexit__(None, None, None)
         self._group = None
 
+    def interval_for(self, user_id: str) -> float:
+        """The user's sync period: their preference, else the service's interval."""
+        return self._custom.get(user_id, self.interval)
+
+    def set_interval(self, user_id: str, seconds: float | None) -> None:
+        """A user changed their sync frequency: it takes effect from the next run on,
+        which is rescheduled now (not after the old period ran out)."""
+        if seconds is None:
+            self._custom.pop(user_id, None)
+        else:
+            self._custom[user_id] = float(seconds)
+        if user_id in self._due:
+            self._due[user_id] = self._next_due(user_id)
+            self._wake.set()
+
+    def running(self, user_id: str) -> bool:
+        """A run of the user is going on in this process."""
+        return self._busy(user_id)
+
+    def next_run_in(self, user_id: str) -> float | None:
+        """Seconds until the user's next scheduled run; None when they have no schedule."""
+        due = self._due.get(user_id)
+        return None if due is None else max(0.0, due - self.clock())
+
     def _next_due(self, user_id: str | None = None) -> float:
-        period = self.interval
+        period = self.interval if user_id is None else self.interval_for(user_id)
         if user_id is not None and self.full_run_share > 0:
             period = max(period, self._full_cost.get(user_id, 0.0) / self.full_run_share)
         return self.clock() + jittered(period, self.rng, self.jitter)
@@ -174,7 +203,8 @@ class SyncScheduler:
         join: bool,
         interruptible: bool = False,
     ) -> SyncRun | None:
-        assert self._slots is not None
+        # bandit B101: narrows a type for mypy; holds by construction, no input reaches it.
+        assert self._slots is not None  # nosec B101
         interrupt = asyncio.Event() if interruptible and scope is None else None
         if interrupt is not None:
             self._give_way[user_id] = interrupt
@@ -251,12 +281,20 @@ class SyncScheduler:
             users = set(await self.users())
             async with self.uow(readonly=True) as uow:
                 outbox_users = set(await uow.outbox.due_users(utcnow()))
+            custom = await self.intervals() if self.intervals is not None else None
         except Exception as exc:  # the store being down must not kill the loop
             log.warning("scheduler_refresh_failed", error=repr(exc))
             return
+        if custom is not None:
+            for user_id in set(self._custom) | set(custom):
+                # Changed on another replica: reschedule as `set_interval` does here.
+                if self._custom.get(user_id) != custom.get(user_id):
+                    self.set_interval(user_id, custom.get(user_id))
         for user_id in users:
             # First sight: spread the first runs over one interval.
-            self._due.setdefault(user_id, self.clock() + self.rng.uniform(0, self.interval))
+            self._due.setdefault(
+                user_id, self.clock() + self.rng.uniform(0, self.interval_for(user_id))
+            )
         for user_id in list(self._due):
             if user_id not in users:
                 del self._due[user_id]

@@ -110,7 +110,8 @@ async def handle_aiwfe_event(
     Code blocks become assets (plus `asset.create` toward Pieces); task, opportunity and
     context events update the user's context with history (source "aiwfe", so nothing
     echoes back to AIWFE). An event for an unknown user, or for asset sync the user has
-    not consented to, is recorded (redeliveries stay duplicates) and otherwise ignored.
+    not consented to, or of a type the user's notification preferences mute, is recorded
+    (redeliveries stay duplicates) and otherwise ignored.
     """
     at = now or utcnow()
     created: list[Asset] = []
@@ -128,6 +129,11 @@ async def handle_aiwfe_event(
             await uow.commit()
             log.info("aiwfe_webhook_ignored", event_id=event.id, reason="unknown_user")
             return WebhookOutcome(event.id, "ignored", 0, "unknown_user")
+        preferences = await uow.preferences.get(event.user_id)
+        if preferences is not None and not preferences.notifications.accepts_webhook(event.type):
+            await uow.commit()  # recorded, so a redelivery is still a duplicate
+            log.info("aiwfe_webhook_ignored", event_id=event.id, reason="muted_by_preferences")
+            return WebhookOutcome(event.id, "ignored", 0, "muted_by_preferences")
         commands, reason = _asset_commands(event)
         if commands and not user.consent.asset_sync:
             commands, reason = [], "asset_sync_not_consented"

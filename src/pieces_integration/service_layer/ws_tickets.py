@@ -37,6 +37,7 @@ class WsTickets:
             "role": principal.role.value,
             "via": principal.via,
             "key_id": principal.key_id,
+            "tenant": principal.tenant,
         }
         await self._cache.set(_key(ticket), json.dumps(grant).encode(), ttl=self.ttl)
         return ticket
@@ -53,4 +54,5 @@ class WsTickets:
             role=Role(grant["role"]),
             via=f"ticket:{grant['via']}",
             key_id=grant.get("key_id"),
+            tenant=grant.get("tenant"),
         )

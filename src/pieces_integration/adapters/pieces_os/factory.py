@@ -1,6 +1,6 @@
 """Builds the direct (httpx + websockets) Pieces OS client and its identifier stream.
 
-A bridge transport (DEVIATIONS 5) would get its own factory with the same call shape.
+The bridge (DEVIATIONS 5) has its own, `adapters/bridge/transport.RoutingPiecesOSFactory`.
 """
 
 from __future__ import annotations
@@ -40,7 +40,7 @@ class DirectPiecesOSFactory:
         self._tls = tls or ssl_context()
         self._transport = transport
 
-    async def __call__(self, url: str, *, api_key: str | None) -> PiecesOS:
+    async def __call__(self, url: str, *, api_key: str | None, user_id: str = "") -> PiecesOS:
         client = httpx.AsyncClient(
             verify=self._tls,
             timeout=self._settings.timeout,

@@ -51,7 +51,8 @@ class ReconnectingIdentifierStream:
         self._handler = handler
         self._observer = observer
         self._sleep = sleep
-        self._rng = rng or random.Random()
+        # bandit B311: reconnect jitter, not a secret.
+        self._rng = rng or random.Random()  # nosec B311
         self._task: asyncio.Task[None] | None = None
         self._manual_retry = asyncio.Event()
         self.frames_received = 0

@@ -62,6 +62,40 @@ def _refused(exc: BaseException) -> bool:
     return False
 
 
+# OpenSSL's verify codes (x509_vfy.h) behind `ssl.SSLCertVerificationError.verify_code`;
+# any other verify failure means the certificate's issuer is not trusted.
+_VERIFY_KINDS = {
+    9: FailureKind.TLS_EXPIRED,  # X509_V_ERR_CERT_NOT_YET_VALID
+    10: FailureKind.TLS_EXPIRED,  # X509_V_ERR_CERT_HAS_EXPIRED
+    62: FailureKind.TLS_HOSTNAME,  # X509_V_ERR_HOSTNAME_MISMATCH
+    64: FailureKind.TLS_HOSTNAME,  # X509_V_ERR_IP_ADDRESS_MISMATCH
+}
+
+
+def tls_failure(exc: BaseException) -> tuple[FailureKind, str] | None:
+    """The TLS kind of a failed connection (distinct from "network"), with OpenSSL's words."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, ssl.SSLCertVerificationError):
+            kind = _VERIFY_KINDS.get(seen.verify_code, FailureKind.TLS_UNTRUSTED)
+            return kind, seen.verify_message or str(seen)
+        if isinstance(seen, ssl.CertificateError):  # hostname checks outside OpenSSL
+            return FailureKind.TLS_HOSTNAME, str(seen)
+        seen = seen.__cause__ or seen.__context__
+    return None
+
+
+def _tls_unavailable(exc: BaseException, where: str) -> PiecesOSUnavailable | None:
+    found = tls_failure(exc)
+    if found is None:
+        return None
+    kind, reason = found
+    return unavailable(
+        kind,
+        f"TLS certificate of Pieces OS at {where} refused (CERTIFICATE_VERIFY_FAILED: {reason})",
+    )
+
+
 def _pin_address(pin: SafeEndpoint | None) -> str | None:
     """The vetted address to dial, when the endpoint is a hostname (literals need no pin)."""
     if pin is None or not pin.addresses or parse_address(pin.host) is not None:
@@ -149,6 +183,8 @@ class HttpxPiecesTransport:
                     FailureKind.SERVICE_UNAVAILABLE,
                 ) from exc
             except httpx.ConnectError as exc:
+                if (tls := _tls_unavailable(exc, self.base_url)) is not None:
+                    raise tls from exc
                 # Refused: the machine answered but nothing listens (Pieces OS not running).
                 # Anything else (no route, DNS) is the network between us and it.
                 if _refused(exc):
@@ -230,6 +266,8 @@ class HttpxPiecesTransport:
             kind = FailureKind.AUTHENTICATION if status == 401 else FailureKind.SERVICE_UNAVAILABLE
             raise unavailable(kind, f"stream {path} refused with HTTP {status}") from exc
         except (OSError, websockets.InvalidHandshake) as exc:
+            if (tls := _tls_unavailable(exc, url)) is not None:
+                raise tls from exc
             raise unavailable(FailureKind.NETWORK, f"stream {path} failed: {exc!r}") from exc
 
         async def frames() -> AsyncIterator[str]:

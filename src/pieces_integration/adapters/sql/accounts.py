@@ -8,6 +8,8 @@ from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from pieces_integration.adapters.sql._time import aware, aware_required
@@ -20,6 +22,7 @@ from pieces_integration.domain.model import (
     Consent,
     Role,
     User,
+    UserStanding,
 )
 
 
@@ -37,6 +40,8 @@ class SqlUserRepository:
             "settings": user.settings,
             "created_at": user.created_at,
             "updated_at": user.updated_at,
+            "disabled_at": user.disabled_at,
+            "tenant": user.tenant,
         }
 
     async def get(self, user_id: str) -> User | None:
@@ -52,10 +57,32 @@ class SqlUserRepository:
             settings=dict(row.settings or {}),
             created_at=aware_required(row.created_at),
             updated_at=aware_required(row.updated_at),
+            disabled_at=aware(row.disabled_at),
+            tenant=row.tenant,
         )
+
+    async def disabled_at(self, user_id: str) -> datetime | None:
+        """Only the column the sign-in check needs (one primary-key read per request)."""
+        query = sa.select(users.c.disabled_at).where(users.c.id == user_id)
+        return aware((await self._conn.execute(query)).scalar_one_or_none())
+
+    async def standing(self, user_id: str) -> UserStanding | None:
+        query = sa.select(users.c.disabled_at, users.c.tenant).where(users.c.id == user_id)
+        row = (await self._conn.execute(query)).first()
+        return None if row is None else UserStanding(aware(row.disabled_at), row.tenant)
 
     async def add(self, user: User) -> None:
         await self._conn.execute(sa.insert(users).values(id=user.id, **self._values(user)))
+
+    async def add_if_missing(self, user: User) -> bool:
+        """One statement, so two concurrent calls cannot both insert (nor fail)."""
+        insert = pg_insert if self._conn.dialect.name == "postgresql" else sqlite_insert
+        statement = (
+            insert(users)
+            .values(id=user.id, **self._values(user))
+            .on_conflict_do_nothing(index_elements=["id"])
+        )
+        return bool((await self._conn.execute(statement)).rowcount)
 
     async def update(self, user: User) -> None:
         await self._conn.execute(
@@ -69,6 +96,10 @@ class SqlUserRepository:
     async def list_ids(self) -> list[str]:
         rows = await self._conn.execute(sa.select(users.c.id).order_by(users.c.id))
         return [row[0] for row in rows]
+
+    async def disabled_ids(self) -> list[str]:
+        query = sa.select(users.c.id).where(users.c.disabled_at.is_not(None)).order_by(users.c.id)
+        return [row[0] for row in await self._conn.execute(query)]
 
 
 def _to_key(row: sa.Row[Any]) -> ApiKey:

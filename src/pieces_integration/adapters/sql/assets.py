@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from pieces_integration.adapters.sql._time import aware, aware_required
-from pieces_integration.adapters.sql.tables import asset_links, asset_tags, assets
+from pieces_integration.adapters.sql.tables import asset_links, asset_shares, asset_tags, assets
 from pieces_integration.domain.errors import Conflict
 from pieces_integration.domain.model import Asset, AssetLink, AssetSource, Side
 from pieces_integration.domain.queries import AssetQuery, Cursor, Page
@@ -74,6 +74,19 @@ def _to_link(row: sa.Row[Any]) -> AssetLink:
         synced_at=aware(row.synced_at),
         base_snapshot=row.base_snapshot,
     )
+
+
+def _scope(user_id: str, query: AssetQuery) -> sa.ColumnElement[bool]:
+    """The user's own assets and/or those shared into `query.team_ids` (issue 16)."""
+    parts: list[sa.ColumnElement[bool]] = []
+    if query.own:
+        parts.append(assets.c.user_id == user_id)
+    if query.team_ids:
+        shared = sa.select(asset_shares.c.asset_id).where(
+            asset_shares.c.team_id.in_(query.team_ids)
+        )
+        parts.append(assets.c.id.in_(shared))
+    return sa.or_(*parts) if parts else sa.false()
 
 
 class SqlAssetRepository:
@@ -171,13 +184,15 @@ class SqlAssetRepository:
         return bool(result.rowcount)
 
     def _filtered(self, user_id: str, query: AssetQuery) -> sa.Select[Any]:
-        statement = sa.select(assets).where(assets.c.user_id == user_id)
+        statement = sa.select(assets).where(_scope(user_id, query))
         if query.language:
             statement = statement.where(sa.func.lower(assets.c.language) == query.language.lower())
         for tag in dict.fromkeys(query.tags):
             statement = statement.where(
                 sa.exists().where(asset_tags.c.asset_id == assets.c.id, asset_tags.c.tag == tag)
             )
+        if query.source:
+            statement = statement.where(assets.c.source == query.source)
         if query.search:
             pattern = f"%{_escape_like(query.search)}%"
             statement = statement.where(
@@ -222,6 +237,15 @@ class SqlAssetRepository:
         rows = await self._conn.execute(
             sa.select(assets).where(assets.c.user_id == user_id, assets.c.id.in_(asset_ids))
         )
+        return await self._materialise(list(rows.all()))
+
+    async def get_visible(
+        self, user_id: str, asset_ids: list[str], team_ids: Sequence[str]
+    ) -> list[Asset]:
+        if not asset_ids:
+            return []
+        scope = _scope(user_id, AssetQuery(team_ids=tuple(team_ids)))
+        rows = await self._conn.execute(sa.select(assets).where(scope, assets.c.id.in_(asset_ids)))
         return await self._materialise(list(rows.all()))
 
     async def pending_link_asset_ids(self, user_id: str) -> list[str]:

@@ -38,6 +38,21 @@ users = sa.Table(
     sa.Column("settings", Json, nullable=False),
     sa.Column("created_at", Timestamp, nullable=False),
     sa.Column("updated_at", Timestamp, nullable=False),
+    # Set while an admin has disabled the account (issue 20); NULL while active.
+    sa.Column("disabled_at", Timestamp),
+    # The identity provider's tenant as of the last token (issue 20); NULL: none.
+    sa.Column("tenant", sa.String(128)),
+)
+
+# Spec 7.1 step 5 (domain/preferences.py); privacy choices stay in users.consent.
+user_preferences = sa.Table(
+    "user_preferences",
+    metadata,
+    sa.Column("user_id", sa.String(128), _user_fk(), primary_key=True),
+    sa.Column("sync_frequency_seconds", sa.Integer),
+    sa.Column("notifications", Json, nullable=False),
+    sa.Column("sharing_default", sa.String(64), nullable=False),
+    sa.Column("updated_at", Timestamp, nullable=False),
 )
 
 api_keys = sa.Table(
@@ -302,4 +317,108 @@ index_queue = sa.Table(
     sa.Column("attempts", sa.Integer, nullable=False),
     sa.Index("ix_index_queue_enqueued", "enqueued_at"),
     sa.Index("ix_index_queue_user", "user_id"),
+)
+
+# Paired bridges (DEVIATIONS 5): secrets only as SHA-256 digests.
+bridges = sa.Table(
+    "bridges",
+    metadata,
+    sa.Column("id", sa.String(32), primary_key=True),
+    sa.Column("user_id", sa.String(128), _user_fk(), nullable=False, index=True),
+    sa.Column("name", sa.String(128), nullable=False),
+    sa.Column("pairing_hash", sa.String(64), unique=True),
+    sa.Column("pairing_expires_at", Timestamp),
+    sa.Column("credential_hash", sa.String(64)),
+    sa.Column("device_hash", sa.String(64)),
+    sa.Column("created_at", Timestamp, nullable=False),
+    sa.Column("paired_at", Timestamp),
+    sa.Column("last_seen_at", Timestamp),
+    sa.Column("agent_version", sa.String(64)),
+    sa.Column("revoked_at", Timestamp),
+)
+
+# Teams (issue 16). `created_by` has no foreign key: a team outlives its creator's account.
+teams = sa.Table(
+    "teams",
+    metadata,
+    sa.Column("id", sa.String(36), primary_key=True),
+    sa.Column("name", sa.String(128), nullable=False),
+    sa.Column("created_by", sa.String(128)),
+    sa.Column("created_at", Timestamp, nullable=False),
+    sa.Column("updated_at", Timestamp, nullable=False),
+)
+
+# A membership goes with its team and with its user's account.
+team_members = sa.Table(
+    "team_members",
+    metadata,
+    sa.Column(
+        "team_id", sa.String(36), sa.ForeignKey("teams.id", ondelete="CASCADE"), primary_key=True
+    ),
+    sa.Column("user_id", sa.String(128), _user_fk(), primary_key=True, index=True),
+    sa.Column("role", sa.String(16), nullable=False),
+    sa.Column("added_by", sa.String(128)),
+    sa.Column("added_at", Timestamp, nullable=False),
+)
+
+# An asset shared into a team's library; goes with the asset and with the team.
+asset_shares = sa.Table(
+    "asset_shares",
+    metadata,
+    sa.Column(
+        "asset_id", sa.String(36), sa.ForeignKey("assets.id", ondelete="CASCADE"), primary_key=True
+    ),
+    sa.Column(
+        "team_id",
+        sa.String(36),
+        sa.ForeignKey("teams.id", ondelete="CASCADE"),
+        primary_key=True,
+        index=True,
+    ),
+    sa.Column("shared_by", sa.String(128)),
+    sa.Column("shared_at", Timestamp, nullable=False),
+)
+
+# "Save to my Pieces" (issue 16): a member's copy of a team asset at one revision. The row
+# goes with the copy (deleting it lets the member save again) and with the member's account;
+# `source_asset_id` has no foreign key, so the copy still says where it came from once the
+# team asset is gone. One row per (member, asset, revision): saving twice returns the copy.
+asset_saves = sa.Table(
+    "asset_saves",
+    metadata,
+    sa.Column("user_id", sa.String(128), _user_fk(), primary_key=True),
+    sa.Column("source_asset_id", sa.String(36), primary_key=True),
+    sa.Column("revision_number", sa.Integer, primary_key=True),
+    sa.Column("revision_id", sa.String(36), nullable=False),
+    sa.Column(
+        "copy_id",
+        sa.String(36),
+        sa.ForeignKey("assets.id", ondelete="CASCADE"),
+        nullable=False,
+        index=True,
+    ),
+    sa.Column("saved_at", Timestamp, nullable=False),
+)
+
+# Immutable revisions of team assets. `author_id` has no foreign key: the history outlives
+# the author's account (it reads "deleted user" then).
+asset_revisions = sa.Table(
+    "asset_revisions",
+    metadata,
+    sa.Column("id", sa.String(36), primary_key=True),
+    sa.Column(
+        "asset_id", sa.String(36), sa.ForeignKey("assets.id", ondelete="CASCADE"), nullable=False
+    ),
+    sa.Column("number", sa.Integer, nullable=False),
+    sa.Column("author_id", sa.String(128)),
+    sa.Column("content_hash", sa.String(64), nullable=False),
+    sa.Column("name", sa.String(512), nullable=False),
+    sa.Column("content", sa.Text, nullable=False),
+    sa.Column("description", sa.Text),
+    sa.Column("language", sa.String(64)),
+    sa.Column("tags", Json, nullable=False),
+    sa.Column("diff", sa.Text),
+    sa.Column("restored_from", sa.Integer),
+    sa.Column("created_at", Timestamp, nullable=False),
+    sa.UniqueConstraint("asset_id", "number"),
 )

@@ -33,6 +33,7 @@ from pieces_integration.adapters.sql.accounts import (
     SqlConnectionRepository,
     SqlUserRepository,
 )
+from pieces_integration.adapters.sql.bridges import SqlBridgeRepository
 from pieces_integration.adapters.sql.conflicts import SqlConflictRepository
 from pieces_integration.adapters.sql.contexts import SqlContextRepository
 from pieces_integration.adapters.sql.engine import WRITE_WAIT_SECONDS, is_sqlite
@@ -44,7 +45,12 @@ from pieces_integration.adapters.sql.operations import (
     SqlUserDataPurger,
     SqlWebhookInbox,
 )
+from pieces_integration.adapters.sql.preferences import SqlPreferencesRepository
+from pieces_integration.adapters.sql.revisions import SqlRevisionRepository
+from pieces_integration.adapters.sql.teams import SqlTeamRepository
 from pieces_integration.domain.errors import DependencyUnavailable
+from pieces_integration.ports.bridge import BridgeStore
+from pieces_integration.ports.revisions import RevisionRepository
 from pieces_integration.ports.storage import (
     ApiKeyRepository,
     AssetRepository,
@@ -54,11 +60,13 @@ from pieces_integration.ports.storage import (
     ContextRepository,
     FeedbackRepository,
     OutboxRepository,
+    PreferencesRepository,
     SyncRunRepository,
     UserDataPurger,
     UserRepository,
     WebhookInbox,
 )
+from pieces_integration.ports.teams import TeamRepository
 
 # Called after each successful commit with the assets it wrote (the search keyword tier).
 AfterCommitHook = Callable[[IndexChanges], Awaitable[None]]
@@ -108,6 +116,10 @@ class SqlUnitOfWork:
     feedback: FeedbackRepository
     purger: UserDataPurger
     conflicts: ConflictRepository
+    preferences: PreferencesRepository
+    bridges: BridgeStore
+    teams: TeamRepository
+    revisions: RevisionRepository
 
     def __init__(
         self,
@@ -162,6 +174,10 @@ class SqlUnitOfWork:
         self.feedback = SqlFeedbackRepository(conn)
         self.purger = SqlUserDataPurger(conn)
         self.conflicts = SqlConflictRepository(conn)
+        self.preferences = SqlPreferencesRepository(conn)
+        self.bridges = SqlBridgeRepository(conn)
+        self.teams = SqlTeamRepository(conn)
+        self.revisions = SqlRevisionRepository(conn)
         return self
 
     async def __aexit__(
@@ -193,7 +209,8 @@ class SqlUnitOfWork:
             self._transaction = None
             if self._holds_lock:
                 self._holds_lock = False
-                assert self._write_lock is not None
+                # bandit B101: narrows a type for mypy; holds by construction, no input reaches it.
+                assert self._write_lock is not None  # nosec B101
                 self._write_lock.release()
 
     async def commit(self) -> None:

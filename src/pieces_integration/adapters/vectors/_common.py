@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections.abc import Mapping
 from typing import Any
@@ -14,8 +15,13 @@ _NAMESPACE = uuid.UUID("6f0d7f5e-3c4b-4a55-9b0e-2b1f7c1d9a10")
 INDEXED_KEYWORD_FIELDS = ("language", "tags", "kind")
 
 
+_CANONICAL_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+
+
 def point_id(key: str) -> str:
     """Qdrant point ids are UUIDs or integers: use the key itself if it is a UUID."""
+    if _CANONICAL_UUID.fullmatch(key):  # our own ids: a team filter converts hundreds
+        return key
     try:
         return str(uuid.UUID(key))
     except ValueError:

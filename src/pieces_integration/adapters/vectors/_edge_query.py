@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import lru_cache
 from typing import Any
 
 import qdrant_edge as q
@@ -13,8 +14,27 @@ from pieces_integration.domain.ranking import HybridFusion
 from pieces_integration.ports.vectors import USER_FIELD, SearchFilter, VectorHit
 
 
+def _scope(search_filter: SearchFilter) -> Any:
+    """The user's own points, the shared ones, or either (a nested `should`)."""
+    own = q.FieldCondition(USER_FIELD, match=q.MatchValue(search_filter.user_id))
+    if not search_filter.shared_ids:
+        if not search_filter.own:
+            raise ValueError("a search filter scoped to nothing; the caller returns no hits")
+        return own
+    shared = _shared_condition(tuple(search_filter.shared_ids))
+    return q.Filter(should=[own, shared]) if search_filter.own else shared
+
+
+@lru_cache(maxsize=64)  # a few sets of teams are hot; each holds its ids
+def _shared_condition(shared_ids: tuple[str, ...]) -> Any:
+    """The id condition of a team scope, built once per set of shares: converting hundreds
+    of ids cost more than the filtered search itself (the service caches the set a moment,
+    so repeated searches pass the same tuple)."""
+    return q.HasIdCondition({point_id(key) for key in shared_ids})
+
+
 def engine_filter(search_filter: SearchFilter) -> Any:
-    must: list[Any] = [q.FieldCondition(USER_FIELD, match=q.MatchValue(search_filter.user_id))]
+    must: list[Any] = [_scope(search_filter)]
     if search_filter.ids:
         must.append(q.HasIdCondition({point_id(key) for key in search_filter.ids}))
     if search_filter.languages:

@@ -38,10 +38,22 @@ from pieces_integration.ports.vectors import (
 )
 
 
+def _scope(search_filter: SearchFilter) -> models.Condition:
+    """The user's own points, the shared ones, or either (a nested `should`)."""
+    own = models.FieldCondition(
+        key=USER_FIELD, match=models.MatchValue(value=search_filter.user_id)
+    )
+    if not search_filter.shared_ids:
+        if not search_filter.own:
+            raise ValueError("a search filter scoped to nothing; the caller returns no hits")
+        return own
+    ids: list[models.ExtendedPointId] = [point_id(key) for key in search_filter.shared_ids]
+    shared = models.HasIdCondition(has_id=ids)
+    return models.Filter(should=[own, shared]) if search_filter.own else shared
+
+
 def _filter(search_filter: SearchFilter) -> models.Filter:
-    must: list[models.Condition] = [
-        models.FieldCondition(key=USER_FIELD, match=models.MatchValue(value=search_filter.user_id))
-    ]
+    must: list[models.Condition] = [_scope(search_filter)]
     for key, values in (
         ("language", search_filter.languages),
         ("tags", search_filter.tags),

@@ -166,9 +166,7 @@ def build_app(
     # --- contract -----------------------------------------------------------------------
 
     async def health(request: Request) -> Response:
-        from pieces_integration.emulators.aiwfe.state import now_iso
-
-        return JSONResponse({"healthy": True, "version": "emulator-1.0", "time": now_iso()})
+        return JSONResponse({"healthy": True, "version": "emulator-1.0", "time": state.now_iso()})
 
     async def get_context(request: Request) -> Response:
         return JSONResponse(state.context(request.path_params["user_id"]))
@@ -337,7 +335,7 @@ def build_app(
 
     async def control_faults(request: Request) -> Response:
         body = await _json_object(request)
-        for key in ("fail_next", "status", "delay", "retry_after"):
+        for key in ("fail_next", "status", "delay", "retry_after", "clock_skew"):
             if key in body:
                 setattr(state.faults, key, body[key])
         return JSONResponse({"fail_next": state.faults.fail_next, "status": state.faults.status})

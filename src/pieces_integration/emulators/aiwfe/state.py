@@ -6,7 +6,7 @@ import hashlib
 import itertools
 import json
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 
@@ -26,6 +26,7 @@ class Faults:
     status: int = 503
     delay: float = 0.0
     retry_after: float | None = None
+    clock_skew: float = 0.0  # seconds this AIWFE's clock runs ahead (+) or behind (-)
 
 
 @dataclass(slots=True)
@@ -42,6 +43,11 @@ class AIWFEState:
     faults: Faults = field(default_factory=Faults)
     requests: int = 0
     _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
+
+    def now_iso(self) -> str:
+        """This AIWFE's own clock: the machine's, plus any injected skew."""
+        moment = datetime.now(UTC) + timedelta(seconds=self.faults.clock_skew)
+        return moment.isoformat().replace("+00:00", "Z")
 
     def next_id(self, prefix: str) -> str:
         return f"{prefix}_{next(self._ids):06d}"
@@ -61,7 +67,7 @@ class AIWFEState:
                 "current_agent": context.get("current_agent"),
                 "keywords": list(context.get("keywords") or []),
                 "version": 0,
-                "updated_at": now_iso(),
+                "updated_at": self.now_iso(),
             }
             self.contexts[user_id] = ctx
             self.frequent.setdefault(user_id, [])
@@ -98,7 +104,7 @@ class AIWFEState:
             ctx["keywords"] = list(patch["keywords"] or [])
         if json.dumps(ctx, sort_keys=True) != before:
             ctx["version"] += 1
-            ctx["updated_at"] = now_iso()
+            ctx["updated_at"] = self.now_iso()
         return ctx
 
     # --- chats --------------------------------------------------------------------------
@@ -108,7 +114,7 @@ class AIWFEState:
     ) -> dict[str, Any]:
         ctx = self.context(user_id)
         chat_id = chat_id or self.next_id("chat")
-        stamp = now_iso()
+        stamp = self.now_iso()
         chat: dict[str, Any] = {
             "id": chat_id,
             "user_id": user_id,
@@ -128,7 +134,7 @@ class AIWFEState:
     ) -> dict[str, Any]:
         chat = self.chats[chat_id]
         message = {"id": message_id or self.next_id("msg"), "role": role, "content": content,
-                   "created_at": now_iso()}  # fmt: skip
+                   "created_at": self.now_iso()}  # fmt: skip
         chat["messages"].append(message)
         chat["updated_at"] = message["created_at"]
         return message
@@ -152,7 +158,7 @@ class AIWFEState:
             "tags": list(dict.fromkeys(write.get("tags") or [])),
         }
         current = assets.get(asset_id)
-        stamp = now_iso()
+        stamp = self.now_iso()
         if current is None:
             asset = {
                 "id": asset_id,
@@ -190,7 +196,7 @@ class AIWFEState:
                 continue
             known.add(suggestion["fingerprint"])
             item = {**suggestion, "id": self.next_id("sug"), "asset_id": batch["asset_id"],
-                    "created_at": now_iso()}  # fmt: skip
+                    "created_at": self.now_iso()}  # fmt: skip
             stored.append(item)
             created.append(item["id"])
         receipt = {"created": created, "duplicates": duplicates}
@@ -264,7 +270,7 @@ class AIWFEState:
                     "variables": ["bug"],
                     "tags": ["bug", "testing"],
                     "usage_count": 12,
-                    "last_used": now_iso(),
+                    "last_used": self.now_iso(),
                 },
                 {
                     "id": "tpl_api",
@@ -307,7 +313,7 @@ class AIWFEState:
                 "language": "python",
                 "tags": ["sqlalchemy"],
                 "usage_count": 31,
-                "last_used": now_iso(),
+                "last_used": self.now_iso(),
             },
             {
                 "id": "fi_2",
@@ -317,7 +323,7 @@ class AIWFEState:
                 "language": None,
                 "tags": ["bug"],
                 "usage_count": 12,
-                "last_used": now_iso(),
+                "last_used": self.now_iso(),
             },
             {
                 "id": "fi_3",
@@ -327,6 +333,6 @@ class AIWFEState:
                 "language": None,
                 "tags": [],
                 "usage_count": 9,
-                "last_used": now_iso(),
+                "last_used": self.now_iso(),
             },
         ]

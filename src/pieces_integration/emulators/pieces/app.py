@@ -70,6 +70,7 @@ def build_app(
     refuse: RefuseHook | None = None,
 ) -> Starlette:
     streams = StreamRegistry()
+    state.clock_skew = lambda: faults.config.clock_skew_seconds
 
     async def health(request: Request) -> Response:
         return PlainTextResponse("ok")

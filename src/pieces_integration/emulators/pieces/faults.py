@@ -1,4 +1,5 @@
-"""Fault injection for the emulator: latency, error rate, 500/503, hung requests, dropped streams.
+"""Fault injection for the emulator: latency, error rate, 500/503, hung requests, dropped
+streams, a skewed clock.
 
 Faults apply to every Pieces route, never to the `/_emulator` control routes, so a test can
 always lift them. Refused connections are not an ASGI matter: the server stops listening
@@ -27,6 +28,7 @@ class FaultConfig:
     drop_websockets_after: float | None = None  # seconds a stream lives before it is cut
     reject_websockets: bool = False  # stream handshakes fail (as an older POS's 404 would)
     signed_out: bool = False  # GET /user answers {"user": null}
+    clock_skew_seconds: float = 0.0  # this Pieces OS's clock runs ahead (+) or behind (-)
 
     def update(self, changes: dict[str, Any]) -> None:
         names = {f.name for f in fields(self)}
@@ -39,6 +41,8 @@ class FaultConfig:
             raise ValueError("error_status must be 500, 502, 503 or 504")
         if not 0.0 <= self.error_rate <= 1.0:
             raise ValueError("error_rate must be between 0 and 1")
+        if not abs(self.clock_skew_seconds) <= 86_400 * 365:
+            raise ValueError("clock_skew_seconds must be within a year")
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -49,7 +53,8 @@ class FaultInjector:
 
     def __init__(self, config: FaultConfig | None = None, *, seed: int = 0) -> None:
         self.config = config or FaultConfig()
-        self._rng = random.Random(seed)
+        # bandit B311: seeded fault schedule of the test emulator, not a secret.
+        self._rng = random.Random(seed)  # nosec B311
         self._changed = asyncio.Event()
         self.requests_seen = 0
         self.failures_injected = 0

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import json
-from datetime import UTC, datetime
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from pieces_integration.emulators.pieces.records import (
@@ -63,6 +64,13 @@ class EmulatorState:
         self._rendered: dict[str, bytes] = {}
         self._subscribers: set[asyncio.Queue[dict[str, Any]]] = set()
         self._default_app = self._application("OPEN_SOURCE", "LINUX", version)
+        # A skewed clock is a fault (FaultConfig.clock_skew_seconds): the app points this at
+        # the live fault configuration, so every timestamp this Pieces OS writes follows it.
+        self.clock_skew: Callable[[], float] = lambda: 0.0
+
+    def now(self) -> datetime:
+        """This Pieces OS's own clock: the machine's, plus any injected skew."""
+        return utc_now() + timedelta(seconds=self.clock_skew())
 
     # --- users and applications ---------------------------------------------------------------
 
@@ -147,7 +155,7 @@ class EmulatorState:
         )
         metadata = asset.get("metadata") or {}
         application = asset.get("application")
-        now = utc_now()
+        now = self.now()
         record = StoredAsset(
             id=new_id(),
             format_id=new_id(),
@@ -181,7 +189,7 @@ class EmulatorState:
             record.name = body["name"]
         if isinstance(body.get("favorited"), bool):
             record.favorited = body["favorited"]
-        record.updated = utc_now()
+        record.updated = self.now()
         self._changed(record.id)
         return self.render(record)
 
@@ -202,13 +210,13 @@ class EmulatorState:
         raw = ((body.get("fragment") or {}).get("string") or {}).get("raw")
         if isinstance(raw, str):
             record.content = raw
-        record.updated = utc_now()
+        record.updated = self.now()
         self._changed(record.id)
         return self.render_format(record, full=True)
 
     def create_tag(self, body: Any) -> dict[str, Any]:
         text = str(body["text"])
-        now = utc_now()
+        now = self.now()
         tag = Tag(new_id(), text, now)
         record = self.assets.get(body.get("asset") or "")
         if record is not None:
@@ -222,12 +230,12 @@ class EmulatorState:
         if record is None or not any(t.id == tag_id for t in record.tags):
             return False
         record.tags = [t for t in record.tags if t.id != tag_id]
-        record.updated = utc_now()
+        record.updated = self.now()
         self._changed(record.id)
         return True
 
     def create_annotation(self, body: Any) -> dict[str, Any]:
-        now = utc_now()
+        now = self.now()
         note = Annotation(new_id(), str(body.get("type") or "COMMENT"), str(body["text"]), now, now)
         record = self.assets.get(body.get("asset") or "")
         if record is not None:
@@ -250,7 +258,7 @@ class EmulatorState:
         note, record = found
         if isinstance(body.get("text"), str):
             note.text = body["text"]
-        note.updated = record.updated = utc_now()
+        note.updated = record.updated = self.now()
         self._changed(record.id)
         return render_annotation(note, record)
 

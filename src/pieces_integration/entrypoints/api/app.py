@@ -7,7 +7,7 @@ on shutdown. Tests may pass a ready container instead.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import replace
 
 from fastapi import FastAPI
@@ -16,23 +16,30 @@ from fastapi.middleware.cors import CORSMiddleware
 from pieces_integration import __version__
 from pieces_integration.bootstrap import Container, Overrides, bootstrap
 from pieces_integration.config import Settings
-from pieces_integration.entrypoints.api import ws
+from pieces_integration.entrypoints.api import bridge_ws, ws
 from pieces_integration.entrypoints.api.errors import install_error_handlers
 from pieces_integration.entrypoints.api.middleware import RequestContextMiddleware
 from pieces_integration.entrypoints.api.openapi import install_problem_docs
 from pieces_integration.entrypoints.api.routes import (
     aiwfe_webhook,
     assets,
+    bridges,
     context,
     health,
     local_auth,
     pieces,
+    preferences,
+    revisions,
     search,
+    shares,
     suggestions,
     sync,
+    teams,
     users,
 )
 from pieces_integration.entrypoints.api.ws_transport import FANOUT
+from pieces_integration.entrypoints.console import install_console
+from pieces_integration.entrypoints.mcp import http as mcp_http
 from pieces_integration.observability.metrics import Metrics
 from pieces_integration.service_layer.local_admin import SignInCodes
 
@@ -61,12 +68,22 @@ def create_app(
         running: Container = container or bootstrap(settings, overrides)
         app.state.container = running
         hub = running.realtime.hub
+        await running.revocations.start()
         await hub.start()
         try:
-            async with running.sync.scheduler, running.search.running():
+            # Bridges go first on the way out: their agents are told to reconnect elsewhere;
+            # MCP sessions before them.
+            async with AsyncExitStack() as stack:
+                await stack.enter_async_context(running.sync.scheduler)
+                await stack.enter_async_context(running.search.running())
+                await stack.enter_async_context(running.bridge.hub.running())
+                if settings.mcp.enabled:
+                    app.state.mcp = mcp_http.McpHttp(running)
+                    await stack.enter_async_context(app.state.mcp.running())
                 yield
         finally:
             await hub.stop()  # clients are told to reconnect before anything closes
+            await running.revocations.stop()
             if owned:
                 await running.aclose()
 
@@ -81,6 +98,7 @@ def create_app(
     )
     if container is not None:
         app.state.container = container
+    app.state.draining = False  # set on SIGTERM by `serve` (cli/_uvicorn.py); GET /ready reads it
     app.state.signin_codes = signin_codes  # the one-time sign-in link `serve` printed
     install_error_handlers(app)
     install_problem_docs(app)  # documents every router's problem+json responses
@@ -88,22 +106,37 @@ def create_app(
     # Fixed paths under /assets (search, suggestions) must be included before /{asset_id}.
     app.include_router(search.router)
     app.include_router(assets.router)
+    app.include_router(shares.router)
+    app.include_router(revisions.router)
     app.include_router(suggestions.router)
     app.include_router(sync.router)  # before context: /context/{user_id}/sync
     app.include_router(context.router)
     app.include_router(pieces.router)
+    app.include_router(bridges.router)
+    app.include_router(teams.router)
+    app.include_router(bridge_ws.router)
     app.include_router(aiwfe_webhook.router)
     app.include_router(users.router)
+    app.include_router(preferences.router)
     app.include_router(local_auth.router)
     app.include_router(ws.router)
     app.include_router(ws.tickets_router)
+    if settings.mcp.enabled:
+        app.include_router(mcp_http.router)
+    install_console(app)  # /console and the redirect from /
     app.add_middleware(
         CORSMiddleware,
         allow_origins=settings.server.cors_origins,
         allow_credentials=True,
         allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
-        allow_headers=["Authorization", "Content-Type", "X-API-Key", "X-Request-ID"],
-        expose_headers=["X-Request-ID", "Retry-After", "RateLimit-Limit", "RateLimit-Remaining"],
+        allow_headers=[
+            *["Authorization", "Content-Type", "X-API-Key", "X-Request-ID"],
+            *mcp_http.CORS_REQUEST_HEADERS,
+        ],
+        expose_headers=[
+            *["X-Request-ID", "Retry-After", "RateLimit-Limit", "RateLimit-Remaining"],
+            *mcp_http.CORS_RESPONSE_HEADERS,
+        ],
     )
     app.add_middleware(
         RequestContextMiddleware,

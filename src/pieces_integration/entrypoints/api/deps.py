@@ -8,8 +8,10 @@ from fastapi import Depends, Request, Response, Security
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 
 from pieces_integration.bootstrap import Container
+from pieces_integration.config import ApiSettings
 from pieces_integration.domain.auth import Principal
 from pieces_integration.domain.errors import RateLimited
+from pieces_integration.domain.rate_limit import Bucket, tightest
 from pieces_integration.service_layer.auth import RequestMeta
 
 _bearer = HTTPBearer(auto_error=False, description="JWT, or an API key `pk_...`")
@@ -32,6 +34,21 @@ def request_meta(request: Request) -> RequestMeta:
     return RequestMeta(ip=client, request_id=getattr(request.state, "request_id", None))
 
 
+def rate_limit_buckets(principal: Principal, limits: ApiSettings) -> list[Bucket]:
+    """The user's own bucket, then their tenant's where a tenant limit is configured."""
+    buckets = []
+    if limits.rate_limit_per_minute > 0:
+        buckets.append(
+            Bucket(principal.rate_limit_key, limits.rate_limit_per_minute, limits.rate_limit_burst)
+        )
+    tenant_key = principal.tenant_rate_limit_key
+    if tenant_key is not None and limits.tenant_rate_limit_per_minute > 0:
+        buckets.append(
+            Bucket(tenant_key, limits.tenant_rate_limit_per_minute, limits.tenant_rate_limit_burst)
+        )
+    return buckets
+
+
 async def current_principal(
     request: Request,
     response: Response,
@@ -42,19 +59,25 @@ async def current_principal(
     principal = await container.authenticator.authenticate(
         bearer=bearer.credentials if bearer else None, api_key=api_key, meta=request_meta(request)
     )
-    limits = container.settings.api
-    if limits.rate_limit_per_minute > 0:
-        decision = await container.rate_limiter.hit(
-            principal.rate_limit_key,
-            per_minute=limits.rate_limit_per_minute,
-            burst=limits.rate_limit_burst,
-        )
-        if not decision.allowed:
+    buckets = rate_limit_buckets(principal, container.settings.api)
+    if buckets:
+        decisions = await container.rate_limiter.hit_all(buckets)
+        # The client is told about the tighter bucket: the refusing one, else the one with
+        # fewer requests left (README, "Limits, lockouts and revocation").
+        decision = tightest(decisions)
+        if not all(d.allowed for d in decisions):
+            tenant = any(
+                d is decision and b.key == principal.tenant_rate_limit_key
+                for b, d in zip(buckets, decisions, strict=True)
+            )
             raise RateLimited(
-                "rate limit exceeded; slow down",
+                "your tenant's rate limit is exceeded; slow down"
+                if tenant
+                else "rate limit exceeded; slow down",
                 retry_after=decision.retry_after,
                 limit=decision.limit,
                 remaining=decision.remaining,
+                scope="tenant" if tenant else "user",
             )
         response.headers["RateLimit-Limit"] = str(decision.limit)
         response.headers["RateLimit-Remaining"] = str(decision.remaining)

@@ -8,16 +8,21 @@ A browser's `Origin` must be one of CORS_ORIGINS. Close codes: `realtime_protoco
 from __future__ import annotations
 
 import json
+import math
 from functools import partial
 from typing import Any
 
-from fastapi import APIRouter, WebSocket, WebSocketDisconnect
+from fastapi import APIRouter, WebSocket
 from pydantic import BaseModel, ValidationError
-from starlette.websockets import WebSocketState
 
 from pieces_integration.bootstrap import Container
 from pieces_integration.domain.auth import Principal, resolve_user
-from pieces_integration.domain.errors import Forbidden, PiecesIntegrationError, Unauthorized
+from pieces_integration.domain.errors import (
+    Forbidden,
+    PiecesIntegrationError,
+    RateLimited,
+    Unauthorized,
+)
 from pieces_integration.entrypoints.api.deps import ContainerDep, CurrentPrincipal
 from pieces_integration.entrypoints.api.schemas.ws import (
     PingPayload,
@@ -26,12 +31,7 @@ from pieces_integration.entrypoints.api.schemas.ws import (
     UnsubscribePayload,
     WsTicketPublic,
 )
-from pieces_integration.entrypoints.api.ws_transport import (
-    EXTENSION,
-    FrameWriter,
-    encode_text_frame,
-)
-from pieces_integration.ports.channel import ChannelClosed
+from pieces_integration.entrypoints.api.ws_channel import StarletteChannel
 from pieces_integration.service_layer.auth import RequestMeta
 from pieces_integration.service_layer.events import EVENT_TYPES, subscription_filter
 from pieces_integration.service_layer.realtime_protocol import CloseCode, control
@@ -41,60 +41,26 @@ from pieces_integration.service_layer.realtime_sync_request import run_sync_requ
 router = APIRouter()
 
 
-class StarletteChannel:
-    """Starlette's WebSocket as our `Channel`: every way the peer can vanish is ChannelClosed."""
-
-    def __init__(self, websocket: WebSocket) -> None:
-        self._ws = websocket
-        # Offered by `FanoutWebSocketProtocol` (the `serve` command's server); absent under
-        # other servers and the test client, where every message takes the ASGI path.
-        self._write_frame: FrameWriter | None = websocket.scope.get("extensions", {}).get(EXTENSION)
-
-    def send_nowait(self, text: str) -> bool:
-        if self._write_frame is None:
-            return False
-        return self._write_frame(encode_text_frame(text))
-
-    async def send_text(self, text: str) -> None:
-        try:
-            await self._ws.send_text(text)
-        except WebSocketDisconnect as exc:
-            raise ChannelClosed(exc.code) from exc
-        except (RuntimeError, OSError) as exc:  # sending after close / transport gone
-            raise ChannelClosed() from exc
-
-    async def receive(self) -> str | bytes:
-        try:
-            message = await self._ws.receive()
-        except RuntimeError as exc:
-            raise ChannelClosed() from exc
-        if message["type"] == "websocket.disconnect":
-            raise ChannelClosed(message.get("code"))
-        text: str | None = message.get("text")
-        if text is not None:
-            return text
-        data: bytes = message.get("bytes") or b""
-        return data
-
-    async def close(self, code: int, reason: str) -> None:
-        if self._ws.application_state is WebSocketState.DISCONNECTED:
-            return
-        await self._ws.close(code, reason)
-
-
-def _origin_allowed(origin: str | None, allowed: list[str]) -> bool:
+def _origin_allowed(origin: str | None, allowed: list[str], host: str | None = None) -> bool:
     # Non-browser clients send no Origin; they authenticate with a header, not ambient state.
-    return origin is None or "*" in allowed or origin.rstrip("/") in allowed
+    # The service's own pages (the console) are same-origin: their Origin names our Host.
+    if origin is None or "*" in allowed or origin.rstrip("/") in allowed:
+        return True
+    return host is not None and origin.rstrip("/").split("://", 1)[-1] == host
 
 
 async def _authenticate(websocket: WebSocket, container: Container) -> Principal:
+    client = websocket.client.host if websocket.client else None
     ticket = websocket.query_params.get("ticket")
     if ticket:
-        return await container.realtime.tickets.redeem(ticket)
+        async with container.auth_throttle.attempt(kind="ticket", ip=client):
+            principal = await container.realtime.tickets.redeem(ticket)
+        # Issued up to a ticket's lifetime ago: the account may have been disabled since.
+        await container.authenticator.ensure_active(principal.user_id)
+        return principal
     authorization = websocket.headers.get("authorization", "")
     scheme, _, credential = authorization.partition(" ")
     bearer = credential.strip() if scheme.lower() == "bearer" else None
-    client = websocket.client.host if websocket.client else None
     return await container.authenticator.authenticate(
         bearer=bearer or None,
         api_key=websocket.headers.get("x-api-key"),
@@ -107,7 +73,8 @@ async def websocket_events(websocket: WebSocket) -> None:
     """Real-time events for the authenticated user (spec 6.2)."""
     container: Container = websocket.app.state.container
     hub = container.realtime.hub
-    if not _origin_allowed(websocket.headers.get("origin"), container.settings.server.cors_origins):
+    origins = container.settings.server.cors_origins
+    if not _origin_allowed(websocket.headers.get("origin"), origins, websocket.headers.get("host")):
         await websocket.close(int(CloseCode.POLICY_VIOLATION), "origin not allowed")
         return
     try:
@@ -116,6 +83,13 @@ async def websocket_events(websocket: WebSocket) -> None:
         # Accept first so the client can read why (a refused handshake is just a 403).
         await websocket.accept()
         await websocket.close(int(CloseCode.UNAUTHORIZED), exc.message[:120])
+        return
+    except RateLimited as exc:
+        await websocket.accept()
+        wait = max(1, math.ceil(exc.retry_after))
+        await websocket.close(
+            int(CloseCode.TOO_MANY_ATTEMPTS), f"{exc.message[:80]}; retry in {wait} s"
+        )
         return
     await websocket.accept()
     await hub.serve(StarletteChannel(websocket), principal, MessageRouter(container).handle)

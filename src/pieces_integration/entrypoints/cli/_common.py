@@ -5,14 +5,17 @@ from __future__ import annotations
 import asyncio
 import sys
 from collections.abc import Awaitable, Callable
-from typing import Any, NoReturn, TypeVar
+from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 import typer
 
-from pieces_integration.adapters.sql import migrate
-from pieces_integration.bootstrap import Container, Overrides, bootstrap
 from pieces_integration.config import ConfigError, Settings, load_settings
 from pieces_integration.domain.errors import PiecesIntegrationError
+
+# The composition root pulls in every adapter (SDKs, ONNX Runtime, SQLAlchemy): commands import
+# it when they run, so `--help` and the light commands (bridge, emulators) start at once.
+if TYPE_CHECKING:
+    from pieces_integration.bootstrap import Container, Overrides
 
 T = TypeVar("T")
 
@@ -36,6 +39,8 @@ def is_interactive() -> bool:
 def ensure_schema(settings: Settings) -> None:
     """The embedded database migrates itself; PostgreSQL is migrated explicitly."""
     if settings.embedded:
+        from pieces_integration.adapters.sql import migrate
+
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         migrate.upgrade(settings.sqlalchemy_url)
 
@@ -46,6 +51,8 @@ def run_with_container(
     overrides: Overrides | None = None,
 ) -> T:
     """Run one async job against a container built from `settings`, then close it."""
+
+    from pieces_integration.bootstrap import bootstrap
 
     async def runner() -> T:
         container = bootstrap(settings, overrides)

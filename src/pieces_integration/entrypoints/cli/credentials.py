@@ -6,13 +6,13 @@ from __future__ import annotations
 
 import sys
 from datetime import timedelta
+from typing import TYPE_CHECKING
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
-from pieces_integration.bootstrap import Container
-from pieces_integration.bootstrap.infrastructure import jwt_codec
+from pieces_integration.domain.auth import valid_tenant
 from pieces_integration.domain.model import ApiKey, Role, utcnow
 from pieces_integration.entrypoints.cli._common import (
     ensure_schema,
@@ -21,6 +21,9 @@ from pieces_integration.entrypoints.cli._common import (
     settings_or_exit,
 )
 from pieces_integration.service_layer.auth import create_api_key, revoke_api_key
+
+if TYPE_CHECKING:
+    from pieces_integration.bootstrap import Container
 
 token_app = typer.Typer(help="Issue JWT bearer tokens (HS256 mode).", no_args_is_help=True)
 apikey_app = typer.Typer(help="Create, list and revoke API keys.", no_args_is_help=True)
@@ -38,15 +41,24 @@ def create_token(
     user: str = typer.Option(..., "--user", help="User id (the token's subject)."),
     role: str = typer.Option("user", "--role", help="admin | user | service | guest"),
     ttl: int = typer.Option(3600, "--ttl", min=60, help="Lifetime in seconds."),
+    tenant: str | None = typer.Option(
+        None, "--tenant", help="The user's tenant, in the TENANT_CLAIM claim (issue 20)."
+    ),
 ) -> None:
     """Print a signed token for USER."""
+    from pieces_integration.bootstrap.infrastructure import jwt_codec
+
     settings = settings_or_exit()
     codec = jwt_codec(settings)
     if not codec.can_issue:
         fail("tokens come from the identity provider when JWT_PUBLIC_KEY / JWKS_URL is set")
     chosen = _role(role)  # before any output: a bad role is one error line, nothing else
+    if tenant is not None and not codec.reads_tenant:
+        fail("--tenant needs TENANT_CLAIM (auth.tenant_claim) configured")
+    if tenant is not None and not valid_tenant(tenant):
+        fail(f"bad --tenant {tenant!r}: 1 to 128 printable characters without spaces")
     typer.echo(f"token for {user} ({chosen.value}), valid {ttl}s:", err=True)
-    typer.echo(codec.issue(user, chosen, ttl_seconds=ttl))
+    typer.echo(codec.issue(user, chosen, ttl_seconds=ttl, tenant=tenant))
 
 
 @apikey_app.command("create")
@@ -135,7 +147,9 @@ def revoke_key(key_id: str = typer.Argument(..., help="The key's id (see `apikey
     ensure_schema(settings)
 
     async def work(container: Container) -> None:
-        await revoke_api_key(container.uow, key_id, actor_id="cli")
+        await revoke_api_key(
+            container.uow, key_id, actor_id="cli", revocations=container.revocations
+        )
 
     run_with_container(settings, work)
     typer.echo(f"revoked {key_id}")

@@ -8,16 +8,20 @@ process, so without QDRANT_URL only `--once` is allowed, while the server is sto
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import anyio
 import typer
 
-from pieces_integration.bootstrap import Container
 from pieces_integration.entrypoints.cli._common import (
     ensure_schema,
     fail,
     run_with_container,
     settings_or_exit,
 )
+
+if TYPE_CHECKING:
+    from pieces_integration.bootstrap import Container
 
 
 def index_worker(

@@ -5,7 +5,8 @@ from __future__ import annotations
 import typer
 
 from pieces_integration import __version__
-from pieces_integration.entrypoints.cli import credentials, indexer, keys, server, sync
+from pieces_integration.entrypoints import bridge_cli
+from pieces_integration.entrypoints.cli import credentials, indexer, keys, mcp, server, sync
 
 app = typer.Typer(
     name="pieces-integration",
@@ -21,6 +22,8 @@ app.add_typer(credentials.apikey_app, name="apikey")
 app.add_typer(keys.app, name="keys")
 app.command()(sync.sync)
 app.command("index-worker")(indexer.index_worker)
+app.add_typer(bridge_cli.app, name="bridge")
+app.command("mcp")(mcp.mcp)
 
 emulate = typer.Typer(help="Run an emulator of Pieces OS or AIWFE (demos and tests).")
 app.add_typer(emulate, name="emulate")

@@ -2,25 +2,23 @@
 
 from __future__ import annotations
 
-import typer
-import uvicorn
+from typing import TYPE_CHECKING
 
-from pieces_integration.adapters.crypto import build_secret_box
-from pieces_integration.adapters.sql import migrate as migrations
-from pieces_integration.bootstrap import Container
+import typer
+
 from pieces_integration.config import ConfigError, Settings
 from pieces_integration.entrypoints.cli._common import fail, run_with_container, settings_or_exit
-from pieces_integration.entrypoints.cli._uvicorn import serve_with_websocket_port
 from pieces_integration.observability.logs import configure_logging
-from pieces_integration.service_layer.local_admin import (
-    SignInCodes,
-    create_local_admin,
-    key_file,
-    write_key_file,
-)
+
+# uvicorn, Alembic and the composition root load when a command runs (see _common).
+if TYPE_CHECKING:
+    from pieces_integration.bootstrap import Container
+    from pieces_integration.service_layer.local_admin import SignInCodes
 
 
 def _migrate(settings: Settings, revision: str = "head") -> None:
+    from pieces_integration.adapters.sql import migrate as migrations
+
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     try:
         migrations.upgrade(settings.sqlalchemy_url, revision, schema=settings.database_schema)
@@ -30,6 +28,8 @@ def _migrate(settings: Settings, revision: str = "head") -> None:
 
 def _preflight(settings: Settings) -> None:
     """Fail before serving, with one line, on what only shows when adapters are built."""
+    from pieces_integration.adapters.crypto import build_secret_box
+
     try:
         build_secret_box(
             settings.encryption_key.get_secret_value() if settings.encryption_key else None,
@@ -41,6 +41,13 @@ def _preflight(settings: Settings) -> None:
 
 
 def _local_sign_in(settings: Settings) -> SignInCodes:
+    from pieces_integration.service_layer.local_admin import (
+        SignInCodes,
+        create_local_admin,
+        key_file,
+        write_key_file,
+    )
+
     if not key_file(settings.data_dir).exists():
 
         async def work(container: Container) -> str:
@@ -49,7 +56,8 @@ def _local_sign_in(settings: Settings) -> SignInCodes:
         path = write_key_file(settings.data_dir, run_with_container(settings, work))
         typer.echo(f"Created the local admin; its API key is in {path}")
     codes = SignInCodes()
-    host = "127.0.0.1" if settings.server.host in ("0.0.0.0", "::") else settings.server.host
+    # bandit B104: compares against the wildcard to avoid binding it.
+    host = "127.0.0.1" if settings.server.host in ("0.0.0.0", "::") else settings.server.host  # nosec B104
     typer.echo(
         "Sign in (one-time link, valid 15 minutes):\n"
         f"    http://{host}:{settings.server.port}/api/v1/auth/local-signin?code={codes.issue()}"
@@ -77,8 +85,11 @@ def serve(
     _preflight(settings)
     if migrate if migrate is not None else settings.embedded:
         _migrate(settings)
+    import uvicorn
+
     from pieces_integration.entrypoints.api.app import create_app
     from pieces_integration.entrypoints.api.ws_transport import websocket_protocol
+    from pieces_integration.entrypoints.cli._uvicorn import serve_with_websocket_port
 
     codes = _local_sign_in(settings) if settings.embedded else None
     app = create_app(settings, signin_codes=codes)
@@ -97,7 +108,9 @@ def serve(
         # uvicorn's sans-I/O WebSocket protocol, plus a direct frame writer for fan-out.
         ws=websocket_protocol(settings.server),
     )
-    serve_with_websocket_port(app, config, settings.server.websocket_port)
+    serve_with_websocket_port(
+        app, config, settings.server.websocket_port, settings.server.drain_seconds
+    )
 
 
 def migrate(

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn
 
-from pieces_integration.bootstrap import Container, Overrides
 from pieces_integration.domain.model import SyncRun
 from pieces_integration.entrypoints.cli._common import (
     ensure_schema,
@@ -15,9 +16,14 @@ from pieces_integration.entrypoints.cli._common import (
     settings_or_exit,
 )
 
+if TYPE_CHECKING:
+    from pieces_integration.bootstrap import Container
+
 
 def sync(user: str = typer.Option(..., "--user", help="The user to synchronise.")) -> None:
     """Synchronise USER's assets with Pieces OS and AIWFE now (joins a running sync)."""
+    from pieces_integration.bootstrap import Overrides
+
     settings = settings_or_exit()
     ensure_schema(settings)
     console = Console(stderr=True)

@@ -9,11 +9,13 @@ outcome on the stored connection, which is how other replicas learn of it.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import functools
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
+from pieces_integration.domain.bridge import bridge_id_of
 from pieces_integration.domain.connection_state import ConnectionState, FailureKind
 from pieces_integration.domain.errors import (
     InvalidInput,
@@ -24,6 +26,7 @@ from pieces_integration.domain.errors import (
     UpstreamError,
 )
 from pieces_integration.domain.model import AuditEntry, Connection, ConnectionKind, new_id, utcnow
+from pieces_integration.ports.bridge import BridgeLink
 from pieces_integration.ports.pieces import (
     ConnectionStore,
     Encrypt,
@@ -36,6 +39,7 @@ from pieces_integration.service_layer.pieces.credentials import secret_context
 from pieces_integration.service_layer.pieces.detection import detect_pieces
 from pieces_integration.service_layer.pieces.live import LiveConnection, PiecesConnections
 from pieces_integration.service_layer.pieces.results import (
+    BridgeStatus,
     ConnectionResult,
     ConnectionStatus,
     Detection,
@@ -106,6 +110,8 @@ class PiecesIntegration:
     default_url: str
     # Writes an audit entry (connections made and dropped are security events, spec 8.2).
     audit: Callable[[AuditEntry], Awaitable[None]] | None = None
+    # Where a user's bridge is connected, if anywhere (any replica's view; DEVIATIONS 5).
+    bridge_link: Callable[[str], Awaitable[BridgeLink | None]] | None = None
 
     async def _audit(self, entry: AuditEntry) -> None:
         if self.audit is not None:
@@ -175,7 +181,7 @@ class PiecesIntegration:
         sealed = self.encrypt(api_key, secret_context(user_id)) if api_key else None
         client: PiecesOS | None = None
         try:
-            client = await self.factory(endpoint.url, api_key=api_key)
+            client = await self.factory(endpoint.url, api_key=api_key, user_id=user_id)
             health = await client.health()
             if not health.healthy:
                 raise PiecesOSUnavailable("Pieces OS reports it is not healthy", kind="not_running")
@@ -245,8 +251,37 @@ class PiecesIntegration:
         connection = stored.connection if stored is not None else None
         live = self.connections.get(user_id)
         if live is not None:
-            return status_from_live(connection, live)
-        return status_from_stored(connection)
+            status = status_from_live(connection, live)
+        else:
+            status = status_from_stored(connection)
+        return await self._with_bridge(status, connection, live is not None)
+
+    async def _with_bridge(
+        self, status: ConnectionStatus, connection: Connection | None, live_here: bool
+    ) -> ConnectionStatus:
+        """`mode` and the `bridge` object for a connection through a bridge. Its live
+        connection sits on the replica holding the bridge; elsewhere the registry tells."""
+        try:
+            bridge_id = bridge_id_of(connection.url if connection else None)
+        except ValueError:
+            bridge_id = None
+        if bridge_id is None:
+            return status
+        link = await self.bridge_link(bridge_id) if self.bridge_link is not None else None
+        bridge = BridgeStatus(
+            connected=link is not None,
+            bridge_id=bridge_id,
+            last_heartbeat=link.last_heartbeat if link else None,
+            rtt_ms=round(link.rtt_ms, 2) if link and link.rtt_ms is not None else None,
+            agent_version=link.agent_version if link else None,
+        )
+        status = dataclasses.replace(status, mode="bridge", bridge=bridge)
+        stored_state = connection.state if connection else None
+        if not live_here and link is not None and stored_state == ConnectionState.CONNECTED:
+            status = dataclasses.replace(
+                status, connected=True, state=ConnectionState.CONNECTED, sync_status="idle"
+            )
+        return status
 
     async def retry(self, user_id: str) -> ConnectionStatus:
         """Manual retry after `connection_failed` ("Retry Connection" in spec 8.4): the stream

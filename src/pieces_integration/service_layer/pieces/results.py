@@ -42,6 +42,17 @@ class ConnectionResult:
 
 
 @dataclass(frozen=True, slots=True)
+class BridgeStatus:
+    """The bridge of a user whose Pieces connection runs through one (DEVIATIONS 5)."""
+
+    connected: bool
+    bridge_id: str
+    last_heartbeat: datetime | None = None
+    rtt_ms: float | None = None
+    agent_version: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class ConnectionStatus:
     connected: bool
     state: ConnectionState
@@ -54,6 +65,8 @@ class ConnectionStatus:
     retry_attempt: int = 0
     max_attempts: int = 0
     pieces_info: PiecesInfo | None = None
+    mode: str = "direct"  # or "bridge"
+    bridge: BridgeStatus | None = None
 
 
 @dataclass(frozen=True, slots=True)

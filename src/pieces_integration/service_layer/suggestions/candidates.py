@@ -3,6 +3,10 @@
 Sources add to one `Gathered`: an asset found by two sources becomes one candidate (source
 "hybrid", the better similarity). A candidate found without a similarity waits in
 `texts_to_embed` until the service scores it against the context.
+
+`Library` says which assets one request may suggest (issue 16): the user's own and/or those
+their teams reach. Another user's asset reached through a team is always source "team",
+whichever source found it, and carries its attribution (team, sharer, owner).
 """
 
 from __future__ import annotations
@@ -14,9 +18,47 @@ from typing import Any
 
 from pieces_integration.domain.model import Asset
 from pieces_integration.domain.ranking import SuggestionCandidate, SuggestionKind
+from pieces_integration.domain.teams import TeamReach
+from pieces_integration.ports.vectors import SearchFilter
 from pieces_integration.service_layer.indexer import embedding_text
 
 FEEDBACK_ID_WIDTH = 64  # the feedback table's suggestion_id width
+TEAM_SOURCE = "team"
+
+
+@dataclass(frozen=True, slots=True)
+class Library:
+    """The assets a request may suggest: `owner`'s own when `own`, and those `reach` holds
+    (shared into the owner's teams, read for this request through `team_access.TeamReachCache`)."""
+
+    owner: str
+    own: bool = True
+    reach: TeamReach = field(default_factory=TeamReach)
+
+    @property
+    def empty(self) -> bool:
+        return not self.own and not self.reach.shares
+
+    def vector_filter(self, ids: tuple[str, ...] = ()) -> SearchFilter:
+        return SearchFilter(
+            user_id=self.owner, ids=ids, own=self.own, shared_ids=self.reach.asset_ids
+        )
+
+    def admits(self, asset: Asset) -> bool:
+        if asset.user_id == self.owner:
+            return self.own or asset.id in self.reach.shares
+        return asset.id in self.reach.shares
+
+    def attribution(self, asset: Asset) -> dict[str, Any] | None:
+        """Who shared another user's asset with the owner, and in which team (the oldest
+        share first; `teams` lists every team of the owner's that holds it)."""
+        vias = self.reach.shares.get(asset.id)
+        if asset.user_id == self.owner or not vias:
+            return None
+        teams = [
+            {"team_id": v.team_id, "team_name": v.team_name, "shared_by": v.shared_by} for v in vias
+        ]
+        return {**teams[0], "owner_id": asset.user_id, "teams": teams}
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,6 +68,7 @@ class Extra:
     description: str
     content: Any
     line_numbers: Any = None
+    attribution: dict[str, Any] | None = None  # a team asset's team and sharer
 
 
 @dataclass(slots=True)
@@ -37,11 +80,19 @@ class Gathered:
     def set_similarity(self, key: str, similarity: float) -> None:
         self.candidates[key] = replace(self.candidates[key], similarity=similarity)
 
-    def add_asset(self, asset: Asset, similarity: float | None, source: str) -> None:
+    def add_asset(
+        self,
+        asset: Asset,
+        similarity: float | None,
+        source: str,
+        attribution: dict[str, Any] | None = None,
+    ) -> None:
         key = f"asset:{asset.id}"
+        if attribution is not None:
+            source = TEAM_SOURCE
         existing = self.candidates.get(key)
         if existing is not None:
-            if existing.source != source:
+            if existing.source != source and existing.source != TEAM_SOURCE:
                 self.candidates[key] = replace(existing, source="hybrid")
             if similarity is not None and similarity > existing.similarity:
                 self.set_similarity(key, similarity)
@@ -51,7 +102,7 @@ class Gathered:
         self.candidates[key] = SuggestionCandidate(
             key=key,
             kind=SuggestionKind.CODE_SNIPPET,
-            source="pieces" if source == "pieces" or asset.source.value == "pieces" else source,
+            source=_asset_source(asset, source),
             title=asset.name,
             text=asset.content,
             similarity=similarity or 0.0,
@@ -65,6 +116,7 @@ class Gathered:
             description=asset.description or "",
             content={"code": asset.content, "language": asset.language, "asset_id": asset.id},
             line_numbers=metadata.get("line_numbers"),
+            attribution=attribution,
         )
         if similarity is None:
             self.texts_to_embed[key] = embedding_text(asset)
@@ -98,3 +150,9 @@ class Gathered:
         )
         self.extras[key] = extra
         self.texts_to_embed[key] = f"{title}: {text}"[:2000]
+
+
+def _asset_source(asset: Asset, found_by: str) -> str:
+    if found_by == TEAM_SOURCE:
+        return TEAM_SOURCE
+    return "pieces" if found_by == "pieces" or asset.source.value == "pieces" else found_by

@@ -44,4 +44,5 @@ def suggestion_payload(item: ScoredSuggestion, extra: Extra) -> dict[str, Any]:
             "reasoning": "; ".join(item.reasons),
         },
         "actions": actions,
+        "attribution": extra.attribution,
     }

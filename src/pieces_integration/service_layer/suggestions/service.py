@@ -8,6 +8,12 @@ then recency), de-duplicates (exact and near), thresholds and cuts
 
 Results are cached per user and context hash under `user:{id}:suggestions:` so user
 deletion and new feedback clear them.
+
+Scope (issue 16): `mine` (the default: what suggestions always were), `team` (assets shared
+into the user's teams, source "team" with an attribution) or `all`. The team reach (the
+user's teams read now, their shares from `TeamReachCache`) is taken once per request before
+the cache, and its fingerprint is part of the cache key: a removed member is out of the very
+next answer, an unshared asset too on this replica (within the reach cache's 2 s elsewhere).
 """
 
 from __future__ import annotations
@@ -17,7 +23,7 @@ import logging
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from pieces_integration.domain.auth import Principal, ensure_can_write, ensure_owner, resolve_user
+from pieces_integration.domain.auth import Principal, ensure_can_write, resolve_user
 from pieces_integration.domain.bm25 import document_tokens, sparse_document
 from pieces_integration.domain.errors import InvalidInput, NotFound
 from pieces_integration.domain.model import Asset, SuggestionFeedback, utcnow
@@ -30,15 +36,17 @@ from pieces_integration.domain.suggestion_context import (
     choose_suggestions,
     feedback_adjustments,
 )
+from pieces_integration.domain.teams import Scope, TeamReach
 from pieces_integration.ports.infrastructure import Cache
 from pieces_integration.ports.pieces import PiecesOS
 from pieces_integration.ports.storage import UnitOfWorkFactory
 from pieces_integration.ports.vectors import CONTEXTS, IndexedPoint
 from pieces_integration.service_layer.indexer import SearchIndex
 from pieces_integration.service_layer.privacy import user_cache_prefix
-from pieces_integration.service_layer.suggestions.candidates import FEEDBACK_ID_WIDTH
+from pieces_integration.service_layer.suggestions.candidates import FEEDBACK_ID_WIDTH, Library
 from pieces_integration.service_layer.suggestions.payload import suggestion_payload
 from pieces_integration.service_layer.suggestions.sources import CandidateSources
+from pieces_integration.service_layer.team_access import TeamReachCache, may_read_asset
 
 log = logging.getLogger(__name__)
 
@@ -61,8 +69,10 @@ class SuggestionService:
         max_suggestions: int,
         aiwfe: AIWFEProvider = lambda: None,
         pieces: PiecesProvider = lambda user_id: None,
+        reach: TeamReachCache | None = None,
     ) -> None:
         self.uow = uow
+        self.reach = reach or TeamReachCache()
         self.index = index
         self.cache = cache
         self.metrics = metrics
@@ -85,6 +95,7 @@ class SuggestionService:
         user_id: str | None,
         raw_context: Mapping[str, Any] | None,
         limit: int | None,
+        scope: Scope = Scope.MINE,
     ) -> list[dict[str, Any]]:
         owner = resolve_user(principal, user_id)
         if raw_context is None:
@@ -92,32 +103,48 @@ class SuggestionService:
         else:
             context = SuggestContext.parse(raw_context)
         size = max(1, min(limit or self.max_suggestions, self.max_suggestions))
-        return await self.generate(owner, context, size)
+        return await self.generate(owner, context, size, scope)
 
-    def _cache_key(self, owner: str, context: SuggestContext, size: int) -> str:
-        return f"{user_cache_prefix(owner)}suggestions:{context.hash()}:{size}"
+    async def library(self, owner: str, scope: Scope) -> Library:
+        """What this request may suggest; the team reach is read now (none for `mine`)."""
+        if not scope.teams:
+            return Library(owner)
+        async with self.uow(readonly=True) as uow:
+            _, reach = await self.reach.reach(uow, owner)
+        return Library(owner, own=scope.own, reach=reach)
+
+    def _cache_key(self, library: Library, context: SuggestContext, size: int) -> str:
+        key = f"{user_cache_prefix(library.owner)}suggestions:{context.hash()}:{size}"
+        if library.reach == TeamReach() and library.own:
+            return key  # scope mine (or no team reach): the key it always had
+        scope = "all" if library.own else "team"
+        return f"{key}:{scope}:{library.reach.fingerprint()}"
 
     async def generate(
-        self, owner: str, context: SuggestContext, size: int
+        self, owner: str, context: SuggestContext, size: int, scope: Scope = Scope.MINE
     ) -> list[dict[str, Any]]:
         text = context.text()
         if not text:
             return []  # nothing to be relevant to: similarity carries 60 % of the score
-        key = self._cache_key(owner, context, size)
+        library = await self.library(owner, scope)
+        if library.empty:
+            return []  # team scope, and nothing is shared with the user
+        key = self._cache_key(library, context, size)
         cached = await self.cache.get(key)
         if cached is not None:
             result: list[dict[str, Any]] = json.loads(cached)
             return result
-        suggestions = await self._compute(owner, context, text, size)
+        suggestions = await self._compute(library, context, text, size)
         await self.cache.set(key, json.dumps(suggestions).encode(), ttl=CACHE_TTL_SECONDS)
         return suggestions
 
     async def _compute(
-        self, owner: str, context: SuggestContext, text: str, size: int
+        self, library: Library, context: SuggestContext, text: str, size: int
     ) -> list[dict[str, Any]]:
+        owner = library.owner
         vector = await self.index.embed_one(text)
         gathered = await self.sources.gather(
-            owner, context, vector, pieces=self.pieces(owner), aiwfe=self.aiwfe()
+            library, context, vector, pieces=self.pieces(owner), aiwfe=self.aiwfe()
         )
         async with self.uow(readonly=True) as uow:
             feedback = await uow.feedback.for_user(owner)
@@ -167,9 +194,11 @@ class SuggestionService:
                 raise NotFound("suggestion", suggestion_id)  # not an id this service issues
             if asset_id is not None:
                 asset = await uow.assets.get(asset_id)
-                if asset is None:
+                # A team asset the caller reads is theirs to give feedback on (issue 16).
+                if asset is None or not await may_read_asset(
+                    uow, principal, asset.user_id, asset_id
+                ):
                     raise NotFound("asset", asset_id)
-                ensure_owner(principal, asset.user_id, "asset", asset_id)
             if await uow.users.get(owner) is None:
                 raise NotFound("user", owner)
             feedback = SuggestionFeedback(
@@ -180,7 +209,11 @@ class SuggestionService:
                 context_hash=context.hash(),
             )
             await uow.feedback.add(feedback)
-            if asset is not None and done in POSITIVE_ACTIONS:
+            # Usage statistics are the owner's: a member using a team asset leaves them be.
+            owned = asset is not None and (
+                asset.user_id == owner or principal.role.may_act_for_others
+            )
+            if asset is not None and owned and done in POSITIVE_ACTIONS:
                 await uow.assets.touch(asset.id, feedback.created_at)
             await uow.commit()
         self.metrics.suggestion_feedback.labels(action=done.value).inc()

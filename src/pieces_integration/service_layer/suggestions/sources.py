@@ -1,6 +1,7 @@
 """Where suggestion candidates come from, gathered concurrently for one request.
 
-  * the user's own assets, nearest to the context in the semantic tier, plus keyword
+  * the user's library (`Library`: their own assets and/or, by the request's scope, those
+    shared into their teams), nearest to the context in the semantic tier, plus keyword
     matches not embedded yet;
   * Pieces' own search over the user's connected Pieces OS, mapped to our copies;
   * AIWFE task templates, documentation and the user's frequently used items (only when
@@ -11,6 +12,10 @@
 Any one source failing is logged and skipped: AIWFE or Pieces being down never fails the
 request. Afterwards every candidate has a cosine similarity to the context: from the
 search, from the vectors the store already holds, or encoded on the spot.
+
+Scope (issue 16): Pieces and AIWFE items belong to the user's own side, so they are asked
+only when the scope includes the user's own assets; `team` suggests team assets alone.
+Every asset loaded is checked against the `Library` (`_load`), whichever source found it.
 """
 
 from __future__ import annotations
@@ -31,7 +36,7 @@ from pieces_integration.ports.pieces import PiecesOS
 from pieces_integration.ports.storage import UnitOfWorkFactory
 from pieces_integration.ports.vectors import ASSETS, CONTEXTS, SearchFilter
 from pieces_integration.service_layer.indexer import SearchIndex
-from pieces_integration.service_layer.suggestions.candidates import Extra, Gathered
+from pieces_integration.service_layer.suggestions.candidates import Extra, Gathered, Library
 
 log = logging.getLogger(__name__)
 
@@ -45,7 +50,7 @@ class CandidateSources:
 
     async def gather(
         self,
-        owner: str,
+        library: Library,
         context: SuggestContext,
         vector: Sequence[float],
         *,
@@ -55,14 +60,16 @@ class CandidateSources:
         """Every source's candidates for `context` (embedded as `vector`), each with its
         similarity to the context."""
         text = context.text()
+        owner = library.owner
         gathered = Gathered()
         sources: list[Callable[[], Awaitable[None]]] = [
-            lambda: self._own_assets(owner, text, vector, gathered),
-            lambda: self._past_contexts(owner, vector, gathered),
+            lambda: self._past_contexts(library, vector, gathered),
         ]
-        if pieces is not None:
-            sources.append(lambda: self._pieces(owner, pieces, text, gathered))
-        if aiwfe is not None:
+        if not library.empty:
+            sources.append(lambda: self._library_assets(library, text, vector, gathered))
+        if pieces is not None and library.own:
+            sources.append(lambda: self._pieces(library, pieces, text, gathered))
+        if aiwfe is not None and library.own:
             sources.append(lambda: self._aiwfe_templates(aiwfe, owner, context, gathered))
             sources.append(lambda: self._aiwfe_docs(aiwfe, text, gathered))
             sources.append(lambda: self._aiwfe_frequent(aiwfe, owner, gathered))
@@ -76,7 +83,7 @@ class CandidateSources:
         async with anyio.create_task_group() as tg:
             for source in sources:
                 tg.start_soon(tolerant, source)
-        await self._score_stored_vectors(owner, vector, gathered)
+        await self._score_stored_vectors(library, vector, gathered)
         if gathered.texts_to_embed:
             keys = list(gathered.texts_to_embed)
             vectors = await self.index.embedder.embed([gathered.texts_to_embed[k] for k in keys])
@@ -85,7 +92,7 @@ class CandidateSources:
         return gathered
 
     async def _score_stored_vectors(
-        self, owner: str, vector: Sequence[float], gathered: Gathered
+        self, library: Library, vector: Sequence[float], gathered: Gathered
     ) -> None:
         """Similarity of assets found without one (keyword-only and Pieces hits) from the
         dense vectors the store already holds, instead of encoding their text again.
@@ -100,9 +107,9 @@ class CandidateSources:
             for key in gathered.texts_to_embed
             if key.startswith("asset:")
         )
-        if not ids:
+        if not ids or library.empty:
             return
-        scope = SearchFilter(user_id=owner, ids=ids)
+        scope = library.vector_filter(ids)
         try:
             hits = await self.index.store.query_dense(ASSETS, vector, scope, len(ids))
         except Exception as exc:  # encoding them afterwards still works
@@ -113,43 +120,61 @@ class CandidateSources:
             if gathered.texts_to_embed.pop(key, None) is not None:
                 gathered.set_similarity(key, hit.score)
 
-    async def _load(self, owner: str, ids: Sequence[str]) -> dict[str, Asset]:
-        """The owner's assets among `ids`, in that order (one query, not one per id)."""
+    async def _load(self, library: Library, ids: Sequence[str]) -> dict[str, Asset]:
+        """The library's assets among `ids`, in that order (one query, not one per id).
+        The database has the last word: a share taken out since the index was written, or
+        an asset outside the scope, is dropped here."""
         wanted = list(dict.fromkeys(ids))
+        team_ids = library.reach.team_ids
         async with self.uow(readonly=True) as uow:
-            found = {a.id: a for a in await uow.assets.get_many(owner, wanted)}
+            if team_ids:
+                rows = await uow.assets.get_visible(library.owner, wanted, team_ids)
+            else:
+                rows = await uow.assets.get_many(library.owner, wanted)
+        found = {a.id: a for a in rows if library.admits(a)}
         return {asset_id: found[asset_id] for asset_id in wanted if asset_id in found}
 
-    async def _own_assets(
-        self, owner: str, text: str, vector: Sequence[float], gathered: Gathered
+    def _add(
+        self, library: Library, gathered: Gathered, asset: Asset, similarity: float | None
+    ) -> None:
+        gathered.add_asset(asset, similarity, "hybrid", library.attribution(asset))
+
+    async def _library_assets(
+        self, library: Library, text: str, vector: Sequence[float], gathered: Gathered
     ) -> None:
         store = self.index.store
-        scope = SearchFilter(user_id=owner)
+        scope = library.vector_filter()
         dense = await store.query_dense(ASSETS, vector, scope, CANDIDATES_PER_SOURCE)
         sparse = await store.query_sparse(
             ASSETS, sparse_query(tokenize(text)), scope, CANDIDATES_PER_SOURCE // 2
         )
         similarity = {hit.id: hit.score for hit in dense}
-        assets = await self._load(owner, [h.id for h in dense] + [h.id for h in sparse])
+        assets = await self._load(library, [h.id for h in dense] + [h.id for h in sparse])
         for asset_id, asset in assets.items():
             # Keyword-only hits have no dense vector yet: similarity is computed afterwards.
-            gathered.add_asset(asset, similarity.get(asset_id), "hybrid")
+            self._add(library, gathered, asset, similarity.get(asset_id))
 
-    async def _past_contexts(self, owner: str, vector: Sequence[float], gathered: Gathered) -> None:
+    async def _past_contexts(
+        self, library: Library, vector: Sequence[float], gathered: Gathered
+    ) -> None:
+        # The snapshots are the user's own; the assets they name pass through `_load`.
         hits = await self.index.store.query_dense(
-            CONTEXTS, vector, SearchFilter(user_id=owner), CANDIDATES_PER_SOURCE
+            CONTEXTS, vector, SearchFilter(user_id=library.owner), CANDIDATES_PER_SOURCE
         )
         best: dict[str, float] = {}
         for hit in hits:
             asset_id = hit.payload.get("asset_id")
             if isinstance(asset_id, str):
                 best[asset_id] = max(best.get(asset_id, -1.0), hit.score)
-        assets = await self._load(owner, list(best))
+        assets = await self._load(library, list(best))
         for asset_id, asset in assets.items():
             # A snippet chosen in a context this close is about as relevant as its content.
-            gathered.add_asset(asset, best[asset_id], "hybrid")
+            self._add(library, gathered, asset, best[asset_id])
 
-    async def _pieces(self, owner: str, client: PiecesOS, text: str, gathered: Gathered) -> None:
+    async def _pieces(
+        self, library: Library, client: PiecesOS, text: str, gathered: Gathered
+    ) -> None:
+        owner = library.owner
         hits = await client.search(text[:500])
         async with self.uow(readonly=True) as uow:
             assets = []

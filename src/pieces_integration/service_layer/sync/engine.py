@@ -46,6 +46,7 @@ from pieces_integration.service_layer.sync.push import push_side
 from pieces_integration.service_layer.sync.result import sync_completed
 from pieces_integration.service_layer.sync.run import RunBook, RunContext, Scope
 from pieces_integration.service_layer.sync.state import load_scoped_state, load_state
+from pieces_integration.service_layer.team_events import TeamEvents
 
 __all__ = ["INTERRUPTED", "JOIN_WAIT", "LOCK_TTL", "Scope", "SyncEngine", "directions"]
 
@@ -92,6 +93,8 @@ class SyncEngine:
     )
     # Called with the assets a run brought in or changed from Pieces (to look for TODOs).
     after_pull: Callable[[list[Asset]], Awaitable[None]] | None = None
+    # Members of the teams a synced asset is shared with hear of its change (issue 16).
+    team_events: TeamEvents | None = None
     _running: dict[str, asyncio.Future[SyncRun]] = field(default_factory=dict)
     _joined: set[str] = field(default_factory=set)  # users whose run someone else awaits
 
@@ -190,7 +193,14 @@ class SyncEngine:
             self._progress(user_id, phase, done, total)
 
         return RunContext(
-            self.uow, self.events, self.clock, self.strategy, self.batch_size, book, progress
+            self.uow,
+            self.events,
+            self.clock,
+            self.strategy,
+            self.batch_size,
+            book,
+            progress,
+            self.team_events,
         )
 
     async def _run(
@@ -229,7 +239,8 @@ class SyncEngine:
         if not sides:
             errors.append(SyncError("not_connected", "no side is connected", severity="warning"))
             return await self._finish(run, started)
-        assert remote is not None
+        # bandit B101: narrows a type for mypy; holds by construction, no input reaches it.
+        assert remote is not None  # nosec B101
         if scope is None:
             state = await load_state(self.uow, user_id)
         else:  # a scoped run reads only what it can touch: fast in a large library

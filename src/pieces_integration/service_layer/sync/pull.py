@@ -57,6 +57,22 @@ class Pull:
 
         return publish
 
+    def _announce_update(self, asset: Asset, payload: dict[str, Any]) -> Announcement:
+        owner = self._announce(asset.user_id, EventType.ASSET_UPDATED, payload)
+
+        async def publish() -> object:
+            await owner()
+            return await self._tell_teams(asset)
+
+        return publish
+
+    async def _tell_teams(self, asset: Asset) -> int:
+        """The members of the teams a committed change of `asset` is shared with hear of it."""
+        team_ids = self.ctx.book.shared.get(asset.id)
+        if not team_ids or self.ctx.team_events is None:
+            return 0
+        return await self.ctx.team_events.asset_updated(asset, asset.user_id, team_ids)
+
     async def side(
         self,
         side: Side,
@@ -134,6 +150,9 @@ class Pull:
             if decision is Plan.DELETE_HERE:  # unless another side edited it meanwhile
                 if scope is not None:
                     await _fetch_links_elsewhere(state, asset, side, everywhere, sides)
+                if _unreachable_elsewhere(state, asset, side, everywhere, set(sides)):
+                    # Decide next run: dropping the link here would re-create it there.
+                    continue
                 elsewhere = _changed_elsewhere(state, asset, side, everywhere, set(sides))
                 decision = plan(link.base_hash, here, None, changed_elsewhere=elsewhere)
             if decision is Plan.DELETE_HERE:
@@ -166,8 +185,8 @@ class Pull:
             self.ctx.book.changed_locally.add(asset.id)
             payload = {"asset": asset_payload(asset), "source": side.value}
             await writer.add(
-                commit_asset(asset, new_link, self.ctx.book.moved),
-                then=self._announce(asset.user_id, EventType.ASSET_UPDATED, payload),
+                commit_asset(asset, new_link, self.ctx.book.moved, self.ctx.book.shared),
+                then=self._announce_update(asset, payload),
             )
         else:
             await self._resolve(writer, side, asset, new_link, link, item, local)
@@ -229,7 +248,7 @@ class Pull:
         if result.merged != local:
             apply_snapshot(asset, result.merged, ctx.stamp().encode())
             ctx.book.changed_locally.add(asset.id)
-            write = commit_asset(asset, new_link, self.ctx.book.moved)
+            write = commit_asset(asset, new_link, self.ctx.book.moved, self.ctx.book.shared)
         else:
             write = save_link(asset.user_id, new_link)
 
@@ -257,6 +276,7 @@ class Pull:
 
         async def resolved() -> object:
             ctx.book.record.conflicts_resolved += 1
+            await self._tell_teams(asset)  # a merge that changed a team asset
             return await announce()
 
         await writer.add(resolve, then=resolved)
@@ -336,6 +356,22 @@ def own_id_unlinked(state: LocalState, side: Side, client: SyncSide, remote_id: 
         bool(getattr(client, "idempotent_create", False))
         and remote_id in state.assets
         and state.link(remote_id, side) is None
+    )
+
+
+def _unreachable_elsewhere(
+    state: LocalState,
+    asset: Asset,
+    side: Side,
+    everywhere: dict[Side, dict[str, RemoteAsset]],
+    connected: set[Side],
+) -> bool:
+    """Whether another side the asset lives on could not be listed in this run."""
+    return any(
+        (link := state.link(asset.id, other)) is not None
+        and not link.pending
+        and other not in everywhere
+        for other in connected - {side}
     )
 
 

@@ -114,6 +114,6 @@ async def _after_write(
         # The side normalised something (e.g. an unknown language): agree with it, or
         # the next run would push the same difference again forever.
         apply_snapshot(asset, written.snapshot, ctx.stamp().encode())
-        await writer.add(commit_asset(asset, link, ctx.book.moved))
+        await writer.add(commit_asset(asset, link, ctx.book.moved, ctx.book.shared))
     else:
         await writer.add(save_link(asset.user_id, link))

@@ -15,6 +15,7 @@ from pieces_integration.ports.storage import UnitOfWorkFactory
 from pieces_integration.ports.sync_sides import RemoteAsset
 from pieces_integration.service_layer.events import EventPublisher
 from pieces_integration.service_layer.sync.writes import BatchWriter
+from pieces_integration.service_layer.team_events import TeamEvents
 
 Scope = dict[Side, set[str]]  # remote ids per side that a run looks at (None: everything)
 
@@ -39,6 +40,9 @@ class RunBook:
     # Assets someone edited while the run went on (a write of it was skipped): the run
     # leaves them alone from then on, and the next run merges from what is stored.
     moved: set[str] = field(default_factory=set)
+    # Assets this run changed that are shared into teams, with their team ids: the revision
+    # is recorded with the write, the members are told after the commit (issue 16).
+    shared: dict[str, list[str]] = field(default_factory=dict)
 
     @property
     def user_id(self) -> str:
@@ -57,6 +61,7 @@ class RunContext:
     book: RunBook
     # Called as (phase, done, total) while the run progresses.
     progress: Callable[[str, int, int], None] = lambda phase, done, total: None
+    team_events: TeamEvents | None = None
 
     def writer(self, batch_size: int | None = None) -> BatchWriter:
         return BatchWriter(self.uow, batch_size or self.batch_size)

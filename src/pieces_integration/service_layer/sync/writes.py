@@ -27,6 +27,7 @@ from pieces_integration.domain.model import (
 )
 from pieces_integration.ports.storage import UnitOfWork, UnitOfWorkFactory
 from pieces_integration.ports.sync_sides import RemoteAsset
+from pieces_integration.service_layer.revisions import record_revision
 
 log = structlog.get_logger(__name__)
 
@@ -137,20 +138,26 @@ def delete_link(asset_id: str, side: Side) -> Operation:
 
 def settle(message: OutboxMessage) -> Operation:
     async def done(uow: UnitOfWork) -> bool:
-        assert message.id is not None
+        # bandit B101: narrows a type for mypy; holds by construction, no input reaches it.
+        assert message.id is not None  # nosec B101
         await uow.outbox.settle(message.id, at=utcnow())
         return True
 
     return done
 
 
-def commit_asset(asset: Asset, link: AssetLink, moved: set[str]) -> Operation:
+def commit_asset(
+    asset: Asset, link: AssetLink, moved: set[str], shared: dict[str, list[str]]
+) -> Operation:
     """Write a synced change and its new base together, unless the asset moved meanwhile.
 
     If someone edited the asset since this run read it, neither is written: the next run
     sees both sides changed and merges, instead of this run overwriting the edit. The
     operation then says it wrote nothing and adds the asset's id to `moved`, so the rest
     of the run leaves it alone (what it holds of it is no longer what is stored).
+
+    A team asset's change from the owner's Pieces or AIWFE is a revision by the owner, as
+    an edit through the API is; its team ids go into `shared` for the announcement.
     """
     frozen = replace(asset, tags=list(asset.tags), metadata=dict(asset.metadata))
     expected = frozen.version - 1
@@ -163,6 +170,10 @@ def commit_asset(asset: Asset, link: AssetLink, moved: set[str]) -> Operation:
             return False
         await uow.assets.update(frozen, expected_version=expected)
         await uow.assets.save_link(frozen.user_id, link)
+        team_ids = [share.team_id for share in await uow.teams.shares_of(frozen.id)]
+        if team_ids:
+            await record_revision(uow, frozen, frozen.user_id)
+            shared[frozen.id] = team_ids
         return True
 
     return commit

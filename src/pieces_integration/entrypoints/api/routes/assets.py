@@ -7,8 +7,8 @@ from urllib.parse import urlencode
 
 from fastapi import APIRouter, Header, Query, Request, Response, status
 
-from pieces_integration.domain.errors import InvalidInput
 from pieces_integration.domain.queries import AssetQuery
+from pieces_integration.domain.teams import Scope
 from pieces_integration.entrypoints.api.deps import ContainerDep, CurrentPrincipal
 from pieces_integration.entrypoints.api.schemas.assets import (
     AssetCreate,
@@ -16,24 +16,11 @@ from pieces_integration.entrypoints.api.schemas.assets import (
     AssetPublic,
     AssetUpdate,
 )
+from pieces_integration.entrypoints.api.versions import expected_version, with_etag
 
 router = APIRouter(prefix="/api/v1/assets", tags=["assets"])
 
 AssetId = Annotated[str, "asset id"]
-
-
-def _expected_version(if_match: str | None) -> int | None:
-    if if_match is None or if_match.strip() == "*":
-        return None
-    text = if_match.strip().removeprefix("W/").strip('"')
-    if not text.isdigit():
-        raise InvalidInput('If-Match must be an asset version such as "3"', field="If-Match")
-    return int(text)
-
-
-def _etag(response: Response, asset: AssetPublic) -> AssetPublic:
-    response.headers["ETag"] = f'"{asset.version}"'
-    return asset
 
 
 @router.get(
@@ -56,6 +43,9 @@ async def read_assets(
     limit: Annotated[int | None, Query(ge=1, description="Default 50; capped")] = None,
     offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
     cursor: Annotated[str | None, Query(max_length=512)] = None,
+    scope: Annotated[
+        Scope, Query(description="mine (default), team (shared into your teams) or all")
+    ] = Scope.MINE,
 ) -> list[AssetPublic]:
     api = container.settings.api
     size = min(limit or api.default_page_size, api.max_page_size)
@@ -71,6 +61,7 @@ async def read_assets(
             offset=offset,
             cursor=cursor,
         ),
+        scope,
     )
     response.headers["X-Total-Count"] = str(page.total or 0)
     if page.next_cursor:
@@ -81,20 +72,38 @@ async def read_assets(
     return [AssetPublic.of(asset) for asset in page.items]
 
 
-@router.post("", status_code=status.HTTP_201_CREATED, summary="Create an asset")
+# OpenAPI links from a created asset to the operations on it: clients (and the stateful
+# fuzzer, issue 20) follow the new id into them.
+_ASSET_LINKS = {
+    name: {"operationId": operation, "parameters": {"asset_id": "$response.body#/id"}}
+    for name, operation in {
+        "ReadAsset": "read_asset_api_v1_assets__asset_id__get",
+        "ReplaceAsset": "replace_asset_api_v1_assets__asset_id__put",
+        "PatchAsset": "patch_asset_api_v1_assets__asset_id__patch",
+        "DeleteAsset": "delete_asset_api_v1_assets__asset_id__delete",
+    }.items()
+}
+
+
+@router.post(
+    "",
+    status_code=status.HTTP_201_CREATED,
+    summary="Create an asset",
+    responses={201: {"description": "The created asset", "links": _ASSET_LINKS}},
+)
 async def create_asset(
     body: AssetCreate, response: Response, principal: CurrentPrincipal, container: ContainerDep
 ) -> AssetPublic:
     asset = await container.assets.create(principal, body.user_id, body.draft())
     response.headers["Location"] = f"/api/v1/assets/{asset.id}"
-    return _etag(response, AssetPublic.of(asset))
+    return with_etag(response, AssetPublic.of(asset))
 
 
 @router.get("/{asset_id}", summary="Get one asset")
 async def read_asset(
     asset_id: AssetId, response: Response, principal: CurrentPrincipal, container: ContainerDep
 ) -> AssetPublic:
-    return _etag(response, AssetPublic.of(await container.assets.get(principal, asset_id)))
+    return with_etag(response, AssetPublic.of(await container.assets.get(principal, asset_id)))
 
 
 @router.put("/{asset_id}", summary="Replace an asset's editable fields")
@@ -107,9 +116,13 @@ async def replace_asset(
     if_match: Annotated[str | None, Header(max_length=64)] = None,
 ) -> AssetPublic:
     asset = await container.assets.update(
-        principal, asset_id, body.draft(), full=True, expected_version=_expected_version(if_match)
+        principal,
+        asset_id,
+        body.draft(),
+        full=True,
+        expected_version=expected_version(if_match, body.version),
     )
-    return _etag(response, AssetPublic.of(asset))
+    return with_etag(response, AssetPublic.of(asset))
 
 
 @router.patch("/{asset_id}", summary="Change some of an asset's fields")
@@ -122,9 +135,13 @@ async def patch_asset(
     if_match: Annotated[str | None, Header(max_length=64)] = None,
 ) -> AssetPublic:
     asset = await container.assets.update(
-        principal, asset_id, body.draft(), full=False, expected_version=_expected_version(if_match)
+        principal,
+        asset_id,
+        body.draft(),
+        full=False,
+        expected_version=expected_version(if_match, body.version),
     )
-    return _etag(response, AssetPublic.of(asset))
+    return with_etag(response, AssetPublic.of(asset))
 
 
 @router.delete("/{asset_id}", status_code=status.HTTP_204_NO_CONTENT, summary="Delete an asset")

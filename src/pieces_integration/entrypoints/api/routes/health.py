@@ -37,7 +37,10 @@ async def read_health() -> dict[str, str]:
     summary="Readiness: the dependencies this configuration uses answer",
     responses={503: {"description": "A critical dependency failed; the body names it"}},
 )
-async def read_ready(container: ContainerDep) -> JSONResponse:
+async def read_ready(request: Request, container: ContainerDep) -> JSONResponse:
+    if getattr(request.app.state, "draining", False):
+        # Shutting down: still serving what arrives, but the balancer should send no more.
+        return problem(503, "not ready: draining for shutdown", code="draining", title="Draining")
     readiness = await check_readiness(container.health_checks)
     checks: list[dict[str, Any]] = [
         {

@@ -7,6 +7,8 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query
 
 from pieces_integration.domain.auth import ensure_can_write, resolve_user
+from pieces_integration.domain.bridge import URL_SCHEME
+from pieces_integration.domain.errors import InvalidInput
 from pieces_integration.entrypoints.api.deps import ContainerDep, CurrentPrincipal
 from pieces_integration.entrypoints.api.schemas.pieces import (
     ConnectionResultPublic,
@@ -46,6 +48,13 @@ async def connect_pieces(
     message and actions); the API key, when given, is stored encrypted."""
     ensure_can_write(principal)
     user_id = resolve_user(principal, body.user_id)
+    if (body.pieces_url or "").startswith(URL_SCHEME):
+        # A bridge becomes the connection by pairing and dialling in, never by naming it here
+        # (so nobody can point their connection at someone else's bridge).
+        raise InvalidInput(
+            "bridge connections are made by pairing a bridge (POST .../bridges), not by URL",
+            field="pieces_url",
+        )
     result = await pieces.connect(
         user_id,
         body.pieces_url,

@@ -9,6 +9,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query
 
 from pieces_integration.domain.errors import InvalidInput
+from pieces_integration.domain.teams import Scope
 from pieces_integration.entrypoints.api.deps import ContainerDep, CurrentPrincipal
 from pieces_integration.entrypoints.api.schemas.assets import AssetPublic
 from pieces_integration.entrypoints.api.schemas.search import (
@@ -47,6 +48,7 @@ async def search_assets(
             tags=tuple(body.filters.tags),
             context=context,
             limit=body.limit,
+            scope=body.scope,
         ),
     )
     return SearchResultsPublic(
@@ -76,7 +78,10 @@ def _context(raw: str | None) -> dict[str, Any] | None:
     summary="Contextual suggestions",
     description=(
         "Ranked suggestions for the given context (JSON), or for the user's stored context "
-        "when none is given. Empty when there is no context to be relevant to."
+        "when none is given. Empty when there is no context to be relevant to. `scope` as "
+        "in search (default mine): team and all add the assets shared into your teams, "
+        "each with source `team` and an `attribution`; team leaves out your own assets, "
+        "Pieces and AIWFE items."
     ),
 )
 async def read_suggestions(
@@ -85,7 +90,10 @@ async def read_suggestions(
     user_id: Annotated[str | None, Query(min_length=1, max_length=128)] = None,
     context: Annotated[str | None, Query(max_length=8192, description="JSON object")] = None,
     limit: Annotated[int | None, Query(ge=1, le=100)] = None,
+    scope: Annotated[
+        Scope, Query(description="mine (default), team (shared into your teams) or all")
+    ] = Scope.MINE,
 ) -> list[SuggestionPublic]:
     service = container.search.suggestions
-    items = await service.for_user(principal, user_id, _context(context), limit)
+    items = await service.for_user(principal, user_id, _context(context), limit, scope)
     return [SuggestionPublic.model_validate(item) for item in items]

@@ -2,20 +2,18 @@
 
 from __future__ import annotations
 
-import asyncio
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Response, status
 
-from pieces_integration.domain.auth import ensure_can_write, ensure_owner, resolve_user
-from pieces_integration.domain.errors import DependencyUnavailable, NotFound
+from pieces_integration.domain.auth import ensure_owner
+from pieces_integration.domain.errors import NotFound
 from pieces_integration.entrypoints.api.deps import ContainerDep, CurrentPrincipal
 from pieces_integration.entrypoints.api.schemas.sync import (
     ConflictPublic,
     ConflictResolution,
     SyncResultPublic,
 )
-from pieces_integration.service_layer.auth import ensure_user
 
 router = APIRouter(prefix="/api/v1", tags=["sync"])
 
@@ -31,23 +29,10 @@ WAIT_SECONDS = 25.0  # longer runs (a first import) answer 202 and keep going
 async def sync_now(
     user_id: UserId, response: Response, principal: CurrentPrincipal, container: ContainerDep
 ) -> SyncResultPublic:
-    ensure_can_write(principal)
-    owner = resolve_user(principal, user_id)
-    async with container.uow() as uow:
-        await ensure_user(uow, owner, principal.role)
-        await uow.commit()
-    task = container.sync.scheduler.start(owner, trigger="api", join=True)
-    try:
-        run = await asyncio.wait_for(asyncio.shield(task), WAIT_SECONDS)
-    except TimeoutError:
-        async with container.uow(readonly=True) as uow:
-            run = await uow.sync_runs.latest(owner)
+    result = await container.sync.now(principal, user_id, wait_seconds=WAIT_SECONDS, trigger="api")
+    if not result.finished:
         response.status_code = status.HTTP_202_ACCEPTED
-    if run is None:
-        raise DependencyUnavailable(
-            "the sync could not be started; the service log has the cause", upstream="sync"
-        )
-    return SyncResultPublic.of(run)
+    return SyncResultPublic.of(result.run)
 
 
 @router.get("/sync/{sync_id}", summary="One sync run's result")

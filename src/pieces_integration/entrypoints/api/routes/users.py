@@ -1,4 +1,5 @@
-"""Privacy (spec 8.1): export, import, delete, consent; and the audit log (admin)."""
+"""Privacy (spec 8.1): export, import, delete, consent; disabling accounts and the audit
+log (admin)."""
 
 from __future__ import annotations
 
@@ -17,6 +18,8 @@ from pieces_integration.entrypoints.api.schemas.users import (
     ConsentPublic,
     ConsentUpdate,
     ImportResult,
+    UserAccountPublic,
+    UserUpdate,
 )
 
 router = APIRouter(prefix="/api/v1", tags=["privacy"])
@@ -71,6 +74,18 @@ async def delete_user(
 ) -> Response:
     await container.privacy.delete(principal, user_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.patch(
+    "/users/{user_id}",
+    summary="Disable or re-enable an account (admin only; the data stays)",
+    tags=["users"],
+)
+async def update_user(
+    user_id: UserId, body: UserUpdate, principal: CurrentPrincipal, container: ContainerDep
+) -> UserAccountPublic:
+    user = await container.accounts.set_disabled(principal, user_id, disabled=body.disabled)
+    return UserAccountPublic.of(user)
 
 
 @router.get("/users/{user_id}/consent", summary="The user's privacy choices")

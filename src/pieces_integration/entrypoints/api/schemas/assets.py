@@ -8,7 +8,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from pieces_integration.domain.assets import AssetDraft
-from pieces_integration.domain.model import Asset
+from pieces_integration.domain.model import Asset, is_deleted_user
 
 _USER_ID = Field(
     None,
@@ -43,6 +43,12 @@ class AssetPublic(BaseModel):
     version: int = Field(description="Increases with every change; send it as If-Match.")
     content_hash: str = Field(description="SHA-256 of the content's UTF-8 bytes.")
     user_id: str
+    owner_deleted: bool = Field(
+        False,
+        description="The owner's account was deleted: the asset stays in the teams it was "
+        "shared into, attributed to 'deleted user' (`user_id` is then the reserved "
+        "'~deleted-user').",
+    )
 
     @classmethod
     def of(cls, asset: Asset) -> AssetPublic:
@@ -63,6 +69,7 @@ class AssetPublic(BaseModel):
             version=asset.version,
             content_hash=asset.content_hash,
             user_id=asset.user_id,
+            owner_deleted=is_deleted_user(asset.user_id),
         )
 
 
@@ -93,8 +100,17 @@ class AssetCreate(_WholeAsset):
     user_id: str | None = _USER_ID
 
 
+_VERSION = Field(
+    None,
+    ge=1,
+    description="The version this edit is based on (like If-Match); required on team assets",
+)
+
+
 class AssetUpdate(_WholeAsset):
     """PUT: the whole editable state; omitted optional fields are cleared."""
+
+    version: int | None = _VERSION
 
 
 class AssetPatch(BaseModel):
@@ -107,6 +123,7 @@ class AssetPatch(BaseModel):
     language: str | None = Field(None, max_length=64)
     tags: list[str] | None = Field(None, max_length=1000)
     metadata: dict[str, Any] | None = None
+    version: int | None = _VERSION
 
     def draft(self) -> AssetDraft:
         cleared = frozenset(

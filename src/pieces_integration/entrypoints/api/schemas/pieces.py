@@ -10,6 +10,7 @@ from pydantic import AliasChoices, BaseModel, ConfigDict, Field, SecretStr, fiel
 
 from pieces_integration.domain.connection_state import UserMessage
 from pieces_integration.service_layer.pieces.results import (
+    BridgeStatus,
     ConnectionResult,
     ConnectionStatus,
     Detection,
@@ -19,7 +20,15 @@ from pieces_integration.service_layer.pieces.results import (
 
 _Url = Field(None, max_length=2048, validation_alias=AliasChoices("url", "pieces_url"))
 ConnectionStateName = Literal["connected", "connecting", "disconnected", "connection_failed"]
-FailureName = Literal["not_running", "network", "authentication", "service_unavailable"]
+FailureName = Literal[
+    "not_running",
+    "network",
+    "authentication",
+    "service_unavailable",
+    "tls_untrusted",
+    "tls_expired",
+    "tls_hostname_mismatch",
+]
 
 
 class UserActionPublic(BaseModel):
@@ -141,6 +150,28 @@ class ConnectionResultPublic(BaseModel):
         )
 
 
+class BridgeStatusPublic(BaseModel):
+    """The user's bridge, when their Pieces connection runs through one (DEVIATIONS 5)."""
+
+    id: str
+    connected: bool
+    last_heartbeat: datetime | None = None
+    rtt_ms: float | None = None
+    agent_version: str | None = None
+
+    @classmethod
+    def of(cls, bridge: BridgeStatus | None) -> BridgeStatusPublic | None:
+        if bridge is None:
+            return None
+        return cls(
+            id=bridge.bridge_id,
+            connected=bridge.connected,
+            last_heartbeat=bridge.last_heartbeat,
+            rtt_ms=bridge.rtt_ms,
+            agent_version=bridge.agent_version,
+        )
+
+
 class ConnectionStatusPublic(BaseModel):
     connected: bool
     state: ConnectionStateName
@@ -153,6 +184,8 @@ class ConnectionStatusPublic(BaseModel):
     retry_attempt: int = 0
     max_attempts: int = 0
     pieces_info: PiecesInfoPublic | None = None
+    mode: Literal["direct", "bridge"] = "direct"
+    bridge: BridgeStatusPublic | None = None
 
     @classmethod
     def of(cls, status: ConnectionStatus) -> ConnectionStatusPublic:
@@ -168,6 +201,8 @@ class ConnectionStatusPublic(BaseModel):
             retry_attempt=status.retry_attempt,
             max_attempts=status.max_attempts,
             pieces_info=PiecesInfoPublic.of(status.pieces_info),
+            mode="bridge" if status.mode == "bridge" else "direct",
+            bridge=BridgeStatusPublic.of(status.bridge),
         )
 
 

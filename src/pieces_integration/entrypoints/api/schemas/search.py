@@ -7,6 +7,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from pieces_integration.domain.teams import Scope
 from pieces_integration.entrypoints.api.schemas.assets import AssetPublic
 
 
@@ -39,6 +40,10 @@ class SearchBody(BaseModel):
     filters: SearchFilters = Field(default_factory=SearchFilters)
     context: SearchContextBody | None = None
     limit: int = Field(10, ge=1, le=100)
+    scope: Scope = Field(
+        Scope.MINE,
+        description="mine: your own assets; team: those shared into your teams; all: both",
+    )
 
 
 class SearchHitPublic(BaseModel):
@@ -67,6 +72,21 @@ class SuggestionMetadata(BaseModel):
     reasoning: str | None = None
 
 
+class SuggestionTeam(BaseModel):
+    team_id: str
+    team_name: str
+    shared_by: str | None = Field(description="The user who shared it (null: account deleted)")
+
+
+class SuggestionAttribution(SuggestionTeam):
+    """Where a team suggestion comes from: the team (the oldest share among the caller's
+    teams), the user who shared it, the asset's owner, and every team of the caller's
+    that holds it."""
+
+    owner_id: str
+    teams: list[SuggestionTeam]
+
+
 class SuggestionPublic(BaseModel):
     id: str
     type: Literal["code_snippet", "task", "documentation", "template"]
@@ -74,9 +94,18 @@ class SuggestionPublic(BaseModel):
     description: str
     content: Any
     relevance_score: float
-    source: Literal["pieces", "aiwfe", "hybrid"]
+    source: Literal["pieces", "aiwfe", "hybrid", "team"] = Field(
+        description=(
+            "Spec 6.3's pieces | aiwfe | hybrid, extended (issue 16) by `team`: another "
+            "user's asset shared into one of your teams. `team` only appears when the "
+            "request's scope is team or all, so clients of the default scope never see it."
+        )
+    )
     metadata: SuggestionMetadata
     actions: list[SuggestionAction] = Field(default_factory=list)
+    attribution: SuggestionAttribution | None = Field(
+        None, description="Set exactly when source is team: which team, who shared it"
+    )
 
 
 class FeedbackBody(BaseModel):

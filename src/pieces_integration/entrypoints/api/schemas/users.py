@@ -5,15 +5,16 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
-from pieces_integration.domain.model import AuditEntry, Consent
+from pieces_integration.domain.model import AuditEntry, Consent, User
 
 
 class ConsentPublic(BaseModel):
     asset_sync: bool
     context_sharing: Literal["full", "limited"]
     analytics: bool
+    team_collaboration: bool
 
     @classmethod
     def of(cls, consent: Consent) -> ConsentPublic:
@@ -22,6 +23,7 @@ class ConsentPublic(BaseModel):
                 "asset_sync": consent.asset_sync,
                 "context_sharing": consent.context_sharing,
                 "analytics": consent.analytics,
+                "team_collaboration": consent.team_collaboration,
             }
         )
 
@@ -31,9 +33,32 @@ class ConsentUpdate(BaseModel):
     asset_sync: bool | None = None
     context_sharing: Literal["full", "limited"] | None = None
     analytics: bool | None = None
+    team_collaboration: bool | None = None
 
     def changes(self) -> dict[str, Any]:
         return {k: v for k, v in self.model_dump().items() if v is not None}
+
+
+class UserUpdate(BaseModel):
+    """An admin's change to an account (issue 20): today only whether it is disabled."""
+
+    model_config = ConfigDict(extra="forbid")
+    disabled: StrictBool = Field(
+        description="true: every sign-in is refused and live sessions end; false: re-enable"
+    )
+
+
+class UserAccountPublic(BaseModel):
+    id: str
+    role: str
+    disabled: bool
+    disabled_at: datetime | None = None
+
+    @classmethod
+    def of(cls, user: User) -> UserAccountPublic:
+        return cls(
+            id=user.id, role=user.role.value, disabled=user.disabled, disabled_at=user.disabled_at
+        )
 
 
 class ImportResult(BaseModel):
