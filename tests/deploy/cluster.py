@@ -9,7 +9,6 @@ picked once, so a restarted replica comes back where HAProxy expects it.
 
 from __future__ import annotations
 
-import asyncio
 import csv
 import io
 import shutil
@@ -17,7 +16,6 @@ import signal
 import socket
 import string
 import subprocess
-import threading
 import time
 import uuid
 from collections.abc import Coroutine
@@ -34,6 +32,7 @@ from pieces_integration.emulators.aiwfe.server import AIWFEEmulator
 from pieces_integration.emulators.pieces.server import EmulatorServer
 from tests.conftest import POSTGRES_URL, REDIS_URL, drop_postgres_schema, new_postgres_schema
 from tests.deploy.wheel_install import ROOT, Installed
+from tests.loops import BackgroundLoop
 
 T = TypeVar("T")
 SECRET = "local-cluster-secret-" + "c" * 24
@@ -55,23 +54,6 @@ def bearer(user: str) -> dict[str, str]:
         jwks_url=None,
     )
     return {"Authorization": "Bearer " + codec.issue(user, Role.USER, ttl_seconds=3600)}
-
-
-class Loop:
-    """The emulators' event loop, on its own thread, so they outlive any replica."""
-
-    def __init__(self) -> None:
-        self.loop = asyncio.new_event_loop()
-        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
-        self.thread.start()
-
-    def run(self, coro: Coroutine[Any, Any, T], timeout: float = 60) -> T:
-        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
-
-    def close(self) -> None:
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self.thread.join(10)
-        self.loop.close()
 
 
 @dataclass
@@ -104,7 +86,7 @@ class LocalCluster:
     aiwfe: AIWFEEmulator | None = None
     kills: list[float] = field(default_factory=list)  # wall-clock times of kill -9
     port: int = 0
-    _loop: Loop | None = None
+    _loop: BackgroundLoop | None = None
     _haproxy: subprocess.Popen[bytes] | None = None
 
     @property
@@ -118,7 +100,7 @@ class LocalCluster:
             raise RuntimeError("haproxy is not installed (make install installs it)")
         self.schema = new_postgres_schema("cluster" + uuid.uuid4().hex[:6])
         self.prefix = f"pi-test-cluster-{uuid.uuid4().hex[:8]}:"
-        self._loop = Loop()
+        self._loop = BackgroundLoop()
         self.aiwfe = AIWFEEmulator()
         for n, user in enumerate(self.users):
             self.aiwfe.state.add_user(user)

@@ -5,12 +5,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import secrets
-import threading
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any
 
 import httpx
 
@@ -98,23 +97,3 @@ def wait_until(check: Callable[[], Any], *, within: float = 30.0, step: float = 
             return last
         time.sleep(step)
     raise AssertionError(f"condition not met in {within} s (last: {last!r})")
-
-
-T = TypeVar("T")
-
-
-class BackgroundLoop:
-    """An event loop on its own thread, for in-process emulators beside blocking tests."""
-
-    def __init__(self) -> None:
-        self.loop = asyncio.new_event_loop()
-        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
-        self.thread.start()
-
-    def run(self, coro: Coroutine[Any, Any, T], timeout: float = 60) -> T:
-        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
-
-    def close(self) -> None:
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self.thread.join(10)
-        self.loop.close()

@@ -23,8 +23,9 @@ from pieces_integration.adapters.tokens import JwtCodec
 from pieces_integration.domain.model import Role
 from pieces_integration.emulators.pieces.server import EmulatorServer
 from tests.conftest import POSTGRES_URL, REDIS_URL, drop_postgres_schema, new_postgres_schema
-from tests.e2e.bridge_harness import BRIDGES, STATUS, BackgroundLoop, wait_until
+from tests.e2e.bridge_harness import BRIDGES, STATUS, wait_until
 from tests.e2e.sync_harness import ROOT, _clean_env, _wait_http, free_port, stop
+from tests.loops import BackgroundLoop
 
 pytestmark = [pytest.mark.postgres, pytest.mark.redis, pytest.mark.slow, pytest.mark.timeout(240)]
 SECRET = "bridge-replica-secret-" + "q" * 24

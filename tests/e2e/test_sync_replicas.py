@@ -19,14 +19,13 @@ import asyncio
 import os
 import subprocess
 import sys
-import threading
 import time
 import uuid
 from collections import Counter
-from collections.abc import Coroutine, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import httpx
 import pytest
@@ -40,30 +39,15 @@ from pieces_integration.emulators.pieces.server import EmulatorServer
 from tests.conftest import POSTGRES_URL, REDIS_URL, drop_postgres_schema, new_postgres_schema
 from tests.e2e.recording import Call, Recorder
 from tests.e2e.sync_harness import free_port, hashes, stop
+from tests.loops import BackgroundLoop
 
 pytestmark = [pytest.mark.postgres, pytest.mark.redis, pytest.mark.slow, pytest.mark.timeout(300)]
 
-T = TypeVar("T")
 SECRET = "replica-sync-secret-" + "y" * 24
 USERS = ("rita", "sam", "tom")
 TODO = (
     "def handler(event):\n    # TODO: validate the event before using it\n    return event['{n}']\n"
 )
-
-
-class Loop:
-    def __init__(self) -> None:
-        self.loop = asyncio.new_event_loop()
-        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
-        self.thread.start()
-
-    def run(self, coro: Coroutine[Any, Any, T], timeout: float = 60) -> T:
-        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
-
-    def close(self) -> None:
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self.thread.join(10)
-        self.loop.close()
 
 
 @dataclass
@@ -73,7 +57,7 @@ class Cluster:
     aiwfe: AIWFEEmulator
     calls: list[Call]
     schema: str
-    loop: Loop
+    loop: BackgroundLoop
 
 
 def bearer(user: str) -> dict[str, str]:
@@ -89,7 +73,7 @@ def bearer(user: str) -> dict[str, str]:
 
 @pytest.fixture
 def cluster(tmp_path: Path) -> Iterator[Cluster]:
-    loop = Loop()
+    loop = BackgroundLoop()
     calls: list[Call] = []
     pieces: dict[str, EmulatorServer] = {}
     aiwfe = AIWFEEmulator()
